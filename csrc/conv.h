@@ -1,0 +1,24 @@
+// Convolution forward and backward (NCHW, weight O x C/groups x kH x kW) on im2col + GEMM.
+// 1-d convolution is this with H = kH = 1. All pointers are dense row-major arrays.
+#pragma once
+#include <cstdint>
+
+namespace fastbp {
+
+struct ConvParams {
+  int64_t N, C, H, W;  // input
+  int64_t O;           // output channels
+  int64_t kh, kw, sh, sw, ph, pw, dh, dw;  // ph, pw: padding before (after is implied by Ho, Wo)
+  int64_t groups;
+  int64_t Ho, Wo;      // output size
+};
+
+template <typename T>
+void conv2d_forward(const ConvParams& p, const T* x, const T* w, const T* bias, T* y);
+
+// Each of dx, dw, db may be null: that gradient is not computed.
+template <typename T>
+void conv2d_backward(const ConvParams& p, const T* dy, const T* x, const T* w, T* dx, T* dw,
+                     T* db);
+
+}  // namespace fastbp

@@ -1,0 +1,22 @@
+// Block sizes as data: one row per ISA and dtype (values in blocking.cpp).
+#pragma once
+#include <cstdint>
+
+#include "../dispatch.h"
+#include "../kernels/ukernel.h"
+
+namespace fastbp {
+
+template <typename T>
+struct GemmBlocking {
+  int mr, nr;      // micro-tile: rows of A / columns of B per kernel call
+  int64_t mc;      // rows of A packed at once (the shared A panel)
+  int64_t kc;      // depth of one packed panel; the A sliver (mr x kc) stays in L1
+  int64_t nc;      // columns of B packed at once per thread; the B block (kc x nc) stays in L2
+  kernels::gemm_ukernel<T> kernel;
+};
+
+template <typename T>
+const GemmBlocking<T>& gemm_blocking(Capability c);
+
+}  // namespace fastbp

@@ -1,0 +1,32 @@
+// The one micro-kernel signature every ISA implements. Contract: README.md in this folder.
+#pragma once
+#include <cstdint>
+
+namespace fastbp::kernels {
+
+template <typename T>
+using gemm_ukernel = void (*)(int64_t kc, const T* a, const T* b, T* c, int64_t ldc,
+                              int64_t m, int64_t n, T alpha, T beta);
+
+#define FASTBP_DECLARE_UKERNELS(isa)                                                        \
+  void sgemm_##isa(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,      \
+                   int64_t m, int64_t n, float alpha, float beta);                         \
+  void dgemm_##isa(int64_t kc, const double* a, const double* b, double* c, int64_t ldc,   \
+                   int64_t m, int64_t n, double alpha, double beta);
+
+// Tile sizes (MR rows x NR columns of C) that each kernel computes.
+namespace ref {
+constexpr int SMR = 4, SNR = 16, DMR = 4, DNR = 8;
+FASTBP_DECLARE_UKERNELS(ref)
+}  // namespace ref
+namespace avx2 {
+constexpr int SMR = 6, SNR = 16, DMR = 6, DNR = 8;
+FASTBP_DECLARE_UKERNELS(avx2)
+}  // namespace avx2
+namespace avx512 {
+constexpr int SMR = 12, SNR = 32, DMR = 12, DNR = 16;
+FASTBP_DECLARE_UKERNELS(avx512)
+}  // namespace avx512
+
+#undef FASTBP_DECLARE_UKERNELS
+}  // namespace fastbp::kernels

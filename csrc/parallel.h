@@ -1,0 +1,54 @@
+// Thread count and the one parallel-loop helper every driver uses. Threading lives here and in
+// the GEMM driver, never inside kernels.
+#pragma once
+#include <cstdint>
+#include <exception>
+#include <mutex>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+namespace fastbp {
+
+int max_threads();           // what set_num_threads chose (default: OpenMP's default), >= 1
+void set_max_threads(int n);  // n >= 1
+bool have_openmp();
+
+inline int thread_id() {
+#ifdef _OPENMP
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
+}
+
+// Runs f(i, tid) for i in [0, n) with dynamic assignment over up to nt threads. The result of
+// each i must not depend on which thread runs it (that keeps outputs thread-count independent).
+// With nt <= 1 or n <= 1 no parallel region is opened. Exceptions are re-thrown on the caller.
+template <class F>
+void parallel_for(int64_t n, int nt, F&& f) {
+  if (nt > n) nt = static_cast<int>(n);
+  if (nt <= 1) {
+    for (int64_t i = 0; i < n; ++i) f(i, 0);
+    return;
+  }
+#ifdef _OPENMP
+  std::exception_ptr error;
+  std::mutex error_mutex;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
+  for (int64_t i = 0; i < n; ++i) {
+    try {
+      f(i, omp_get_thread_num());
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(error_mutex);
+      if (!error) error = std::current_exception();
+    }
+  }
+  if (error) std::rethrow_exception(error);
+#else
+  for (int64_t i = 0; i < n; ++i) f(i, 0);
+#endif
+}
+
+}  // namespace fastbp
