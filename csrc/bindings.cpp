@@ -225,11 +225,6 @@ py::dict blocking_info(fastbp::Capability cap) {
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "fastbp compiled core: im2col/col2im, packed GEMM, conv and linear kernels";
-  try {
-    fastbp::init_dispatch();
-  } catch (const std::invalid_argument& e) {
-    throw py::value_error(e.what());
-  }
   m.attr("__version__") = FASTBP_VERSION;
 
   m.def("conv2d_forward", &conv2d_forward, py::arg("x"), py::arg("weight"), py::arg("bias"),
@@ -251,6 +246,14 @@ PYBIND11_MODULE(_core, m) {
   m.def("get_num_threads", &fastbp::max_threads);
   m.def("has_openmp", &fastbp::have_openmp);
   m.def("cpu_capability", [] { return std::string(fastbp::capability_name(fastbp::active_capability())); });
+  // Called by fastbp/__init__.py so that a bad FASTBP_CPU_CAPABILITY surfaces as ValueError.
+  m.def("init_dispatch", [] {
+    try {
+      fastbp::init_dispatch();
+    } catch (const std::invalid_argument& e) {
+      throw py::value_error(e.what());
+    }
+  });
   m.def("supported_capabilities", &fastbp::supported_capabilities);
   m.def("set_cpu_capability", [](const std::string& name) {
     try {

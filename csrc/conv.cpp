@@ -1,20 +1,27 @@
 #include "conv.h"
 
 #include <algorithm>
-#include <vector>
 
 #include "aligned_buffer.h"
-#include "gemm/gemm.h"
+#include "gemm/driver.h"
+#include "gemm/pack.h"
 #include "im2col.h"
 #include "parallel.h"
+
+// Per group g, with P = Ho*Wo output pixels and col the im2col matrix (Cg*kh*kw rows, P columns):
+//   forward  Y_g  = W_g col                 (Og x P)
+//   weight   dW_g = sum over images dY_g colᵀ  (Og x KK), one GEMM whose k runs over all pixels
+//   input    dX_g = col2im(W_gᵀ dY_g)
+// Several images share one GEMM (their pixels side by side) when the output plane is small.
+// The im2col matrix is never stored: the GEMM's packers gather it panel by panel from x.
 
 namespace fastbp {
 namespace {
 
 struct GroupShape {
   int64_t Cg, Og, KK, P;  // channels in/out per group, rows of col (Cg*kh*kw), output pixels
+  int64_t x_image, y_image;  // elements per image of x and y
   ConvGeometry geom;
-  bool pointwise;  // 1x1, stride 1, no padding: col is the input itself
 };
 
 GroupShape group_shape(const ConvParams& p) {
@@ -23,21 +30,100 @@ GroupShape group_shape(const ConvParams& p) {
   s.Og = p.O / p.groups;
   s.KK = s.Cg * p.kh * p.kw;
   s.P = p.Ho * p.Wo;
+  s.x_image = p.C * p.H * p.W;
+  s.y_image = p.O * s.P;
   s.geom = ConvGeometry{s.Cg, p.H, p.W, p.kh, p.kw, p.sh, p.sw, p.ph, p.pw, p.dh, p.dw, p.Ho, p.Wo};
-  s.pointwise = p.kh == 1 && p.kw == 1 && p.sh == 1 && p.sw == 1 && p.ph == 0 && p.pw == 0 &&
-                p.Ho == p.H && p.Wo == p.W;
   return s;
 }
 
-// Work over n independent items: with at least as many items as threads, one item per thread
-// and single-threaded GEMMs; otherwise items in turn and all threads inside each GEMM.
+// Images per GEMM: enough pixels for full-width panels. Depends on the shape only, never on the
+// thread count, so results do not either.
+int64_t images_per_gemm(const ConvParams& p, const GroupShape& s) {
+  return std::clamp<int64_t>(ceil_div(1024, std::max<int64_t>(s.P, 1)), 1, std::max<int64_t>(p.N, 1));
+}
+
+// Threads over `items` independent GEMMs: one item per thread when there are enough items,
+// otherwise items in turn with all threads inside each GEMM.
 struct Split {
   int outer, inner;
 };
 Split split_threads(int64_t items) {
   const int nt = max_threads();
-  if (items >= nt) return {nt, 1};
-  return {1, nt};
+  return items >= 2 * nt ? Split{nt, 1} : Split{1, nt};
+}
+
+// The im2col matrix of a run of images, KK x (images*P): column j is pixel j % P of image j / P.
+// Forward reads it with pixels as lanes (B of W col), dW with kernel rows as lanes (B = colᵀ).
+template <typename T>
+struct ColPacker {
+  const ConvGeometry& g;
+  const T* x;  // first image, first channel of the group
+  int64_t x_image, P;
+  bool pixels_are_lanes;
+
+  void gather(int64_t row, int64_t pix, int64_t count, T* out, int64_t stride) const {
+    while (count > 0) {
+      const int64_t b = pix / P, q = pix % P, n = std::min(count, P - q);
+      im2col_segment(g, x + b * x_image, row, q, n, out, stride);
+      out += n * stride;
+      pix += n;
+      count -= n;
+    }
+  }
+
+  void pack(int64_t lane0, int64_t lanes, int64_t k0, int64_t kc, int width, T* dst) const {
+    if (pixels_are_lanes) {
+      for (int64_t q = 0; q < kc; ++q) gather(k0 + q, lane0, lanes, dst + q * width, 1);
+    } else {
+      for (int64_t l = 0; l < lanes; ++l) gather(lane0 + l, k0, kc, dst + l, width);
+    }
+    zero_lanes(lanes, kc, width, dst);
+  }
+};
+
+// dY of one group over a run of images as an Og x (images*P) matrix.
+template <typename T>
+struct DyPacker {
+  const T* dy;  // first image, first channel of the group
+  int64_t y_image, P;
+  bool pixels_are_lanes;
+
+  void copy(int64_t o, int64_t pix, int64_t count, T* out, int64_t stride) const {
+    while (count > 0) {
+      const int64_t b = pix / P, q = pix % P, n = std::min(count, P - q);
+      const T* src = dy + b * y_image + o * P + q;
+      if (stride == 1) {
+        std::copy(src, src + n, out);
+      } else {
+        for (int64_t i = 0; i < n; ++i) out[i * stride] = src[i];
+      }
+      out += n * stride;
+      pix += n;
+      count -= n;
+    }
+  }
+
+  void pack(int64_t lane0, int64_t lanes, int64_t k0, int64_t kc, int width, T* dst) const {
+    if (pixels_are_lanes) {
+      for (int64_t q = 0; q < kc; ++q) copy(k0 + q, lane0, lanes, dst + q * width, 1);
+    } else {
+      for (int64_t l = 0; l < lanes; ++l) copy(lane0 + l, k0, kc, dst + l, width);
+    }
+    zero_lanes(lanes, kc, width, dst);
+  }
+};
+
+// Scatters an Og x (nb*P) GEMM result into nb images of y, adding the bias.
+template <typename T>
+void store_images(const T* tmp, int64_t nb, int64_t Og, int64_t P, int64_t y_image, const T* bias,
+                  T* y) {
+  for (int64_t b = 0; b < nb; ++b)
+    for (int64_t o = 0; o < Og; ++o) {
+      const T* src = tmp + o * nb * P + b * P;
+      T* dst = y + b * y_image + o * P;
+      const T add = bias ? bias[o] : T(0);
+      for (int64_t i = 0; i < P; ++i) dst[i] = src[i] + add;
+    }
 }
 
 }  // namespace
@@ -45,97 +131,56 @@ Split split_threads(int64_t items) {
 template <typename T>
 void conv2d_forward(const ConvParams& p, const T* x, const T* w, const T* bias, T* y) {
   const GroupShape s = group_shape(p);
-  const int64_t items = p.N * p.groups;
-  const Split th = split_threads(items);
-  AlignedBuffer<T> cols(s.pointwise ? 0 : th.outer * s.KK * s.P);
-  parallel_for(items, th.outer, [&](int64_t item, int tid) {
-    const int64_t n = item / p.groups, g = item % p.groups;
-    const T* xg = x + (n * p.C + g * s.Cg) * p.H * p.W;
-    T* yg = y + (n * p.O + g * s.Og) * s.P;
-    const T* col = xg;
-    if (!s.pointwise) {
-      T* c = cols.data() + tid * s.KK * s.P;
-      im2col_2d(s.geom, xg, c);
-      col = c;
-    }
-    T beta = T(0);
-    if (bias) {
-      for (int64_t o = 0; o < s.Og; ++o) std::fill(yg + o * s.P, yg + (o + 1) * s.P, bias[g * s.Og + o]);
-      beta = T(1);
-    }
-    gemm(false, false, s.Og, s.P, s.KK, T(1), w + g * s.Og * s.KK, s.KK, col, s.P, beta, yg, s.P,
-         th.inner);
+  const int64_t nb = images_per_gemm(p, s), n_chunks = ceil_div(p.N, nb);
+  const Split th = split_threads(n_chunks * p.groups);
+  AlignedBuffer<T> tmp(th.outer * s.Og * nb * s.P);
+  parallel_for(n_chunks * p.groups, th.outer, [&](int64_t item, int tid) {
+    const int64_t n0 = (item / p.groups) * nb, g = item % p.groups;
+    const int64_t count = std::min(nb, p.N - n0);
+    const T* xg = x + n0 * s.x_image + g * s.Cg * p.H * p.W;
+    T* c = tmp.data() + tid * s.Og * nb * s.P;
+    gemm_driver<T>(s.Og, count * s.P, s.KK, T(1), StridedPacker<T>{w + g * s.Og * s.KK, s.KK, 1},
+                   ColPacker<T>{s.geom, xg, s.x_image, s.P, true}, T(0), c, count * s.P, th.inner);
+    store_images(c, count, s.Og, s.P, s.y_image, bias ? bias + g * s.Og : nullptr,
+                 y + n0 * s.y_image + g * s.Og * s.P);
   });
 }
 
 template <typename T>
 static void conv2d_backward_input(const ConvParams& p, const GroupShape& s, const T* dy,
                                   const T* w, T* dx) {
-  const int64_t items = p.N * p.groups;
-  const Split th = split_threads(items);
-  AlignedBuffer<T> cols(s.pointwise ? 0 : th.outer * s.KK * s.P);
-  parallel_for(items, th.outer, [&](int64_t item, int tid) {
-    const int64_t n = item / p.groups, g = item % p.groups;
-    const T* dyg = dy + (n * p.O + g * s.Og) * s.P;
-    T* dxg = dx + (n * p.C + g * s.Cg) * p.H * p.W;
-    const T* wg = w + g * s.Og * s.KK;
-    if (s.pointwise) {  // dX = W^T dY directly
-      gemm(true, false, s.KK, s.P, s.Og, T(1), wg, s.KK, dyg, s.P, T(0), dxg, s.P, th.inner);
-      return;
+  const int64_t nb = images_per_gemm(p, s), n_chunks = ceil_div(p.N, nb);
+  const Split th = split_threads(n_chunks * p.groups);
+  AlignedBuffer<T> cols(th.outer * s.KK * nb * s.P);
+  parallel_for(n_chunks * p.groups, th.outer, [&](int64_t item, int tid) {
+    const int64_t n0 = (item / p.groups) * nb, g = item % p.groups;
+    const int64_t count = std::min(nb, p.N - n0), ld = count * s.P;
+    T* col = cols.data() + tid * s.KK * nb * s.P;
+    // colgrad = W_gᵀ dY: lanes of A are kernel rows (stride 1), k runs over output channels
+    gemm_driver<T>(s.KK, ld, s.Og, T(1), StridedPacker<T>{w + g * s.Og * s.KK, 1, s.KK},
+                   DyPacker<T>{dy + n0 * s.y_image + g * s.Og * s.P, s.y_image, s.P, true}, T(0),
+                   col, ld, th.inner);
+    for (int64_t b = 0; b < count; ++b) {
+      T* dxg = dx + (n0 + b) * s.x_image + g * s.Cg * p.H * p.W;
+      std::fill(dxg, dxg + s.Cg * p.H * p.W, T(0));
+      col2im_2d(s.geom, col + b * s.P, ld, dxg);
     }
-    T* col = cols.data() + tid * s.KK * s.P;
-    gemm(true, false, s.KK, s.P, s.Og, T(1), wg, s.KK, dyg, s.P, T(0), col, s.P, th.inner);
-    std::fill(dxg, dxg + s.Cg * p.H * p.W, T(0));
-    col2im_2d(s.geom, col, dxg);
   });
 }
 
-// dW = sum over images of dY_n col_n^T. Images are summed into a fixed number of partial
-// results (never depending on the thread count), which are then added in order.
 template <typename T>
 static void conv2d_backward_weight(const ConvParams& p, const GroupShape& s, const T* dy,
                                    const T* x, T* dw) {
-  const int64_t wsize = p.O * s.KK;
-  const int64_t n_part = std::min<int64_t>(p.N, 8);
-  if (n_part == 0) {
-    std::fill(dw, dw + wsize, T(0));
-    return;
-  }
-  const Split th = split_threads(n_part);
-  AlignedBuffer<T> partials(n_part > 1 ? n_part * wsize : 0);
-  AlignedBuffer<T> cols(s.pointwise ? 0 : th.outer * s.KK * s.P);
-  parallel_for(n_part, th.outer, [&](int64_t q, int tid) {
-    T* part = n_part > 1 ? partials.data() + q * wsize : dw;
-    for (int64_t n = q; n < p.N; n += n_part) {
-      const T beta = n == q ? T(0) : T(1);
-      for (int64_t g = 0; g < p.groups; ++g) {
-        const T* xg = x + (n * p.C + g * s.Cg) * p.H * p.W;
-        const T* dyg = dy + (n * p.O + g * s.Og) * s.P;
-        const T* col = xg;
-        if (!s.pointwise) {
-          T* c = cols.data() + tid * s.KK * s.P;
-          im2col_2d(s.geom, xg, c);
-          col = c;
-        }
-        gemm(false, true, s.Og, s.KK, s.P, T(1), dyg, s.P, col, s.P, beta, part + g * s.Og * s.KK,
-             s.KK, th.inner);
-      }
-    }
+  const Split th = split_threads(p.groups);
+  parallel_for(p.groups, th.outer, [&](int64_t g, int) {
+    gemm_driver<T>(s.Og, s.KK, p.N * s.P, T(1),
+                   DyPacker<T>{dy + g * s.Og * s.P, s.y_image, s.P, false},
+                   ColPacker<T>{s.geom, x + g * s.Cg * p.H * p.W, s.x_image, s.P, false}, T(0),
+                   dw + g * s.Og * s.KK, s.KK, th.inner);
   });
-  if (n_part > 1) {
-    const int64_t chunk = 4096;
-    parallel_for((wsize + chunk - 1) / chunk, max_threads(), [&](int64_t c, int) {
-      const int64_t lo = c * chunk, hi = std::min(wsize, lo + chunk);
-      for (int64_t i = lo; i < hi; ++i) {
-        T acc = partials.data()[i];
-        for (int64_t q = 1; q < n_part; ++q) acc += partials.data()[q * wsize + i];
-        dw[i] = acc;
-      }
-    });
-  }
 }
 
-// db[o] = sum over n and pixels of dY, accumulated in double in a fixed order.
+// db[o] = sum over images and pixels of dY, accumulated in double in a fixed order.
 template <typename T>
 static void conv2d_backward_bias(const ConvParams& p, const T* dy, T* db) {
   const int64_t P = p.Ho * p.Wo;

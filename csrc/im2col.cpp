@@ -19,43 +19,43 @@ inline void valid_range(int64_t Wo, int64_t W, int64_t s, int64_t off, int64_t& 
 }  // namespace
 
 template <typename T>
-void im2col_2d(const ConvGeometry& g, const T* x, T* col) {
-  const int64_t P = g.Ho * g.Wo;
-  for (int64_t c = 0; c < g.C; ++c) {
-    for (int64_t ki = 0; ki < g.kh; ++ki) {
-      for (int64_t kj = 0; kj < g.kw; ++kj) {
-        T* dst = col + ((c * g.kh + ki) * g.kw + kj) * P;
-        const int64_t off_w = kj * g.dw - g.pw;
-        int64_t lo, hi;
-        valid_range(g.Wo, g.W, g.sw, off_w, lo, hi);
-        for (int64_t oh = 0; oh < g.Ho; ++oh) {
-          T* d = dst + oh * g.Wo;
-          const int64_t ih = oh * g.sh - g.ph + ki * g.dh;
-          if (ih < 0 || ih >= g.H) {
-            std::fill(d, d + g.Wo, T(0));
-            continue;
-          }
-          const T* row = x + (c * g.H + ih) * g.W;
-          std::fill(d, d + lo, T(0));
-          if (g.sw == 1) {
-            if (hi > lo) std::memcpy(d + lo, row + lo + off_w, sizeof(T) * (hi - lo));
-          } else {
-            for (int64_t ow = lo; ow < hi; ++ow) d[ow] = row[ow * g.sw + off_w];
-          }
-          std::fill(d + hi, d + g.Wo, T(0));
-        }
+void im2col_segment(const ConvGeometry& g, const T* x, int64_t row, int64_t pix, int64_t count,
+                    T* out, int64_t out_stride) {
+  const int64_t kj = row % g.kw, ki = (row / g.kw) % g.kh, c = row / (g.kw * g.kh);
+  const int64_t off_w = kj * g.dw - g.pw;
+  int64_t lo, hi;
+  valid_range(g.Wo, g.W, g.sw, off_w, lo, hi);
+  const T* plane = x + c * g.H * g.W;
+  int64_t oh = pix / g.Wo, ow = pix % g.Wo;
+  while (count > 0) {
+    const int64_t n = std::min(count, g.Wo - ow);  // this output row: ow .. ow+n
+    const int64_t ih = oh * g.sh - g.ph + ki * g.dh;
+    if (ih < 0 || ih >= g.H) {
+      for (int64_t i = 0; i < n; ++i) out[i * out_stride] = T(0);
+    } else {
+      const T* src = plane + ih * g.W;
+      const int64_t a = std::clamp(lo, ow, ow + n), b = std::clamp(hi, a, ow + n);
+      for (int64_t o = ow; o < a; ++o) out[(o - ow) * out_stride] = T(0);
+      if (out_stride == 1 && g.sw == 1) {
+        if (b > a) std::memcpy(out + (a - ow), src + a + off_w, sizeof(T) * (b - a));
+      } else {
+        for (int64_t o = a; o < b; ++o) out[(o - ow) * out_stride] = src[o * g.sw + off_w];
       }
+      for (int64_t o = b; o < ow + n; ++o) out[(o - ow) * out_stride] = T(0);
     }
+    out += n * out_stride;
+    count -= n;
+    ow = 0;
+    ++oh;
   }
 }
 
 template <typename T>
-void col2im_2d(const ConvGeometry& g, const T* col, T* x) {
-  const int64_t P = g.Ho * g.Wo;
+void col2im_2d(const ConvGeometry& g, const T* col, int64_t ld_col, T* x) {
   for (int64_t c = 0; c < g.C; ++c) {
     for (int64_t ki = 0; ki < g.kh; ++ki) {
       for (int64_t kj = 0; kj < g.kw; ++kj) {
-        const T* srcrow = col + ((c * g.kh + ki) * g.kw + kj) * P;
+        const T* srcrow = col + ((c * g.kh + ki) * g.kw + kj) * ld_col;
         const int64_t off_w = kj * g.dw - g.pw;
         int64_t lo, hi;
         valid_range(g.Wo, g.W, g.sw, off_w, lo, hi);
@@ -71,9 +71,11 @@ void col2im_2d(const ConvGeometry& g, const T* col, T* x) {
   }
 }
 
-template void im2col_2d<float>(const ConvGeometry&, const float*, float*);
-template void im2col_2d<double>(const ConvGeometry&, const double*, double*);
-template void col2im_2d<float>(const ConvGeometry&, const float*, float*);
-template void col2im_2d<double>(const ConvGeometry&, const double*, double*);
+template void im2col_segment<float>(const ConvGeometry&, const float*, int64_t, int64_t, int64_t,
+                                    float*, int64_t);
+template void im2col_segment<double>(const ConvGeometry&, const double*, int64_t, int64_t, int64_t,
+                                     double*, int64_t);
+template void col2im_2d<float>(const ConvGeometry&, const float*, int64_t, float*);
+template void col2im_2d<double>(const ConvGeometry&, const double*, int64_t, double*);
 
 }  // namespace fastbp

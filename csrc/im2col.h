@@ -16,11 +16,14 @@ struct ConvGeometry {
   int64_t Ho, Wo;      // output size
 };
 
+// im2col, one piece at a time: out[i * out_stride] = col[row][pix + i] for i < count, where
+// pix + count <= Ho*Wo. The GEMM packers call this, so the column matrix is never stored whole.
 template <typename T>
-void im2col_2d(const ConvGeometry& g, const T* x, T* col);
+void im2col_segment(const ConvGeometry& g, const T* x, int64_t row, int64_t pix, int64_t count,
+                    T* out, int64_t out_stride);
 
-// x += col2im(col); x must be zeroed by the caller for a plain col2im.
+// x += col2im(col), where row r of col starts at col + r*ld_col; zero x first for a plain col2im.
 template <typename T>
-void col2im_2d(const ConvGeometry& g, const T* col, T* x);
+void col2im_2d(const ConvGeometry& g, const T* col, int64_t ld_col, T* x);
 
 }  // namespace fastbp

@@ -14,6 +14,7 @@ namespace fastbp {
 int max_threads();           // what set_num_threads chose (default: OpenMP's default), >= 1
 void set_max_threads(int n);  // n >= 1
 bool have_openmp();
+void note_parallel_region();  // after this, a fork()ed child runs single-threaded
 
 inline int thread_id() {
 #ifdef _OPENMP
@@ -34,6 +35,7 @@ void parallel_for(int64_t n, int nt, F&& f) {
     return;
   }
 #ifdef _OPENMP
+  note_parallel_region();
   std::exception_ptr error;
   std::mutex error_mutex;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nt)

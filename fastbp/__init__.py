@@ -1,5 +1,8 @@
 """fastbp: fast, exact CPU forward and backward passes for conv1d, conv2d and linear layers."""
 from . import _core
+
+_core.init_dispatch()  # reads FASTBP_CPU_CAPABILITY; ValueError when it is unknown or unsupported
+
 from .functional import (conv1d, conv1d_backward, conv2d, conv2d_backward, linear,
                          linear_backward, matmul)
 
@@ -13,7 +16,11 @@ __all__ = [
 
 
 def set_num_threads(n):
-    """Set how many threads fastbp's kernels use (results are identical for any count)."""
+    """Set how many threads fastbp's kernels use (results are identical for any count).
+
+    In a child made by fork() after the parent ran threaded work, fastbp stays on one thread:
+    the OpenMP runtime's worker threads do not survive a fork.
+    """
     import operator
     if isinstance(n, bool):
         raise TypeError(f"set_num_threads: n must be an int, got {n!r}")

@@ -75,6 +75,8 @@ def _int_tuple(op, name, value, n, minimum):
             raise TypeError(f"{op}: {name} must contain ints, got {value!r}") from None
         if v < minimum:
             raise ValueError(f"{op}: {name} must be >= {minimum}, got {value!r}")
+        if v > _MAX_ELEMENTS:
+            raise ValueError(f"{op}: {name} is too large ({v} > {_MAX_ELEMENTS}), got {value!r}")
         result.append(v)
     return tuple(result)
 
@@ -294,7 +296,8 @@ def matmul(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None)
     a, b = _gemm_operand(a), _gemm_operand(b)
     if out is None:
         c = np.empty((M, N), dtype=a.dtype)
-        _core.gemm(a, b, c, bool(trans_a), bool(trans_b), alpha, 0.0)
+        if c.size:
+            _core.gemm(a, b, c, bool(trans_a), bool(trans_b), alpha, 0.0)
         return c
     if not isinstance(out, np.ndarray):
         raise TypeError(f"{op}: out must be a numpy array, got {type(out).__name__}")
@@ -302,6 +305,8 @@ def matmul(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None)
         raise ValueError(f"{op}: out must have shape ({M}, {N}), got {out.shape}")
     if not out.flags.writeable:
         raise ValueError(f"{op}: out is read-only")
+    if out.size == 0:
+        return out
     direct = (out.flags.aligned and out.strides[1] == out.itemsize and out.strides[0] >= max(N, 1) * out.itemsize
               and not np.may_share_memory(out, a) and not np.may_share_memory(out, b))
     c = out if direct else np.ascontiguousarray(out).copy()

@@ -1,0 +1,896 @@
+"""fastbp's numpy-level ops against fastbp.reference (values and float64 finite differences), plus
+bad inputs, memory layouts, thread-count determinism, torch agreement, CPU paths, fork and threads."""
+
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import warnings
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+import fastbp
+from fastbp import reference
+
+DTYPES = [np.float32, np.float64]
+DTYPE_IDS = ["f32", "f64"]
+# normwise tolerance: |got - want| <= RTOL * (1 + max|want|)
+RTOL = {np.dtype(np.float32): 1e-4, np.dtype(np.float64): 1e-10}
+
+
+@pytest.fixture
+def rng(request):
+    """A generator seeded by the test's id, so every test is reproducible on its own."""
+    return np.random.default_rng(zlib.crc32(request.node.nodeid.encode()))
+
+
+@pytest.fixture
+def restore_threads():
+    saved = fastbp.get_num_threads()
+    yield
+    fastbp.set_num_threads(saved)
+
+
+def randn(rng, shape, dtype=np.float64):
+    return rng.standard_normal(shape).astype(dtype)
+
+
+def ones(*shape, dtype=np.float64):
+    return np.ones(shape, dtype=dtype)
+
+
+def assert_close(got, want, what="result"):
+    if want is None:
+        assert got is None, f"{what}: expected None, got {type(got).__name__}"
+        return
+    assert isinstance(got, np.ndarray), f"{what}: expected ndarray, got {type(got).__name__}"
+    assert got.dtype == want.dtype, f"{what}: dtype {got.dtype}, expected {want.dtype}"
+    assert got.shape == want.shape, f"{what}: shape {got.shape}, expected {want.shape}"
+    if want.size == 0:
+        return
+    tol = RTOL[want.dtype] * (1.0 + np.max(np.abs(want)))
+    err = np.max(np.abs(got.astype(np.float64) - want.astype(np.float64)))
+    assert err <= tol, f"{what}: max abs error {err:.3g} > tolerance {tol:.3g}"
+
+
+def check_op(name, *args, **kwargs):
+    """Run fastbp.<name> and reference.<name> on the same inputs and compare every output."""
+    ref_kwargs = dict(kwargs)
+    if kwargs.get("out") is not None:
+        ref_kwargs["out"] = kwargs["out"].copy()  # each side writes into its own out
+    got = getattr(fastbp, name)(*args, **kwargs)
+    want = getattr(reference, name)(*args, **ref_kwargs)
+    if kwargs.get("out") is not None:
+        assert got is kwargs["out"], f"{name}: result is not the out array"
+    if isinstance(want, tuple):
+        assert isinstance(got, tuple) and len(got) == len(want), f"{name}: returned {got!r}"
+        for g, w, label in zip(got, want, ("grad_input", "grad_weight", "grad_bias")):
+            assert_close(g, w, f"{name} {label}")
+    else:
+        assert_close(got, want, name)
+    return got
+
+
+def check_numerical_grads(forward, backward, inputs, grad_output):
+    """backward(grad_output, *inputs) returns the gradients of sum(forward(*inputs) * grad_output)
+    with respect to each input (or None); compare them with central differences of forward."""
+    grads = backward(grad_output, *inputs)
+    assert len(grads) == len(inputs)
+    for position, (value, grad) in enumerate(zip(inputs, grads)):
+        if grad is None or value is None:
+            continue
+
+        def forward_at(v, position=position):
+            args = list(inputs)
+            args[position] = v
+            return forward(*args)
+
+        numeric = reference.numerical_grad(forward_at, value, grad_output)
+        scale = 1.0 + np.max(np.abs(numeric), initial=0.0)
+        np.testing.assert_allclose(grad, numeric, rtol=1e-6, atol=1e-6 * scale,
+                                   err_msg=f"gradient of input {position}")
+
+
+def _id(value):
+    return str(value).replace(" ", "").replace("'", "")
+
+
+# ---------------------------------------------------------------------------------------------
+# value grids against the reference
+
+def _conv_grid(paddings):
+    grid = []
+    for stride, padding, dilation, groups in itertools.product([1, 2], paddings, [1, 2], [1, 2, 3]):
+        if padding == "same" and stride != 1:
+            continue
+        grid.append(pytest.param(stride, padding, dilation, groups,
+                                 id=f"s{stride}-p{_id(padding)}-d{dilation}-g{groups}"))
+    return grid
+
+
+CONV2D_GRID = _conv_grid([0, 1, (1, 2), "same", "valid"])
+CONV1D_GRID = _conv_grid([0, 1, (2,), "same", "valid"])
+BATCHES = pytest.mark.parametrize("batch", [0, 1, 3], ids=lambda n: f"n{n}")
+WITH_BIAS = pytest.mark.parametrize("with_bias", [False, True], ids=["nobias", "bias"])
+DTYPE = pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+
+
+@pytest.mark.parametrize("stride,padding,dilation,groups", CONV2D_GRID)
+@DTYPE
+@BATCHES
+@WITH_BIAS
+def test_conv2d_matches_reference(rng, stride, padding, dilation, groups, dtype, batch, with_bias):
+    # 6 input and 18 output channels divide by every group count; 7x9 image, 3x2 (even) kernel
+    x = randn(rng, (batch, 6, 7, 9), dtype)
+    weight = randn(rng, (18, 6 // groups, 3, 2), dtype)
+    bias = randn(rng, (18,), dtype) if with_bias else None
+    geometry = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+    y = check_op("conv2d", x, weight, bias, **geometry)
+    grad_output = randn(rng, y.shape, dtype)
+    check_op("conv2d_backward", grad_output, x, weight, **geometry, bias_grad=with_bias)
+
+
+@pytest.mark.parametrize("stride,padding,dilation,groups", CONV1D_GRID)
+@DTYPE
+@BATCHES
+@WITH_BIAS
+def test_conv1d_matches_reference(rng, stride, padding, dilation, groups, dtype, batch, with_bias):
+    x = randn(rng, (batch, 6, 13), dtype)
+    weight = randn(rng, (18, 6 // groups, 4), dtype)
+    bias = randn(rng, (18,), dtype) if with_bias else None
+    geometry = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+    y = check_op("conv1d", x, weight, bias, **geometry)
+    grad_output = randn(rng, y.shape, dtype)
+    check_op("conv1d_backward", grad_output, x, weight, **geometry, bias_grad=with_bias)
+
+
+# shapes that cross tile and block edges: (x shape, weight shape, stride, padding, dilation, groups)
+CONV2D_SHAPES = [
+    ((2, 3, 13, 11), (13, 3, 1, 1), 1, 0, 1, 1),        # 1x1 kernel
+    ((1, 1, 33, 7), (7, 1, 5, 5), 1, 2, 1, 1),          # single input channel
+    ((3, 33, 9, 10), (13, 33, 3, 3), 2, 1, 1, 1),       # odd K = 297
+    ((2, 50, 8, 9), (37, 50, 3, 3), 1, "same", 1, 1),   # K = 450, beyond a typical KC
+    ((2, 8, 12, 12), (8, 1, 3, 3), 1, 1, 1, 8),         # depthwise
+    ((2, 4, 5, 5), (3, 4, 5, 5), 1, 0, 1, 1),           # kernel covers the whole image
+    ((1, 2, 40, 3), (5, 2, 3, 1), (3, 1), (0, 1), (2, 1), 1),
+    ((2, 6, 7, 7), (6, 2, 4, 4), 1, "same", 2, 3),      # even kernel, dilation 2, 'same'
+    ((1, 3, 6, 6), (4, 3, 2, 2), 3, 0, 1, 1),           # stride leaves unused input rows
+    ((1, 3, 10, 10), (2, 3, 3, 3), 2**40, 1, 1, 1),     # huge stride: a 1x1 output
+    ((1, 3, 10, 10), (2, 3, 1, 1), 1, 0, 2**40, 1),     # huge dilation with a 1x1 kernel
+]
+
+
+@pytest.mark.parametrize("x_shape,w_shape,stride,padding,dilation,groups", CONV2D_SHAPES,
+                         ids=[f"{_id(c[0])}-{_id(c[1])}" for c in CONV2D_SHAPES])
+@DTYPE
+def test_conv2d_shapes(rng, x_shape, w_shape, stride, padding, dilation, groups, dtype):
+    x, weight, bias = randn(rng, x_shape, dtype), randn(rng, w_shape, dtype), randn(rng, w_shape[:1], dtype)
+    geometry = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+    y = check_op("conv2d", x, weight, bias, **geometry)
+    check_op("conv2d_backward", randn(rng, y.shape, dtype), x, weight, **geometry)
+
+
+CONV1D_SHAPES = [
+    ((3, 1, 100), (33, 1, 9), 1, 4, 1, 1),
+    ((2, 32, 37), (13, 32, 9), 1, "same", 1, 1),
+    ((2, 6, 20), (6, 1, 2), 2, 1, 3, 6),
+    ((1, 4, 9), (7, 4, 9), 1, "valid", 1, 1),
+]
+
+
+@pytest.mark.parametrize("x_shape,w_shape,stride,padding,dilation,groups", CONV1D_SHAPES,
+                         ids=[f"{_id(c[0])}-{_id(c[1])}" for c in CONV1D_SHAPES])
+@DTYPE
+def test_conv1d_shapes(rng, x_shape, w_shape, stride, padding, dilation, groups, dtype):
+    x, weight, bias = randn(rng, x_shape, dtype), randn(rng, w_shape, dtype), randn(rng, w_shape[:1], dtype)
+    geometry = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+    y = check_op("conv1d", x, weight, bias, **geometry)
+    check_op("conv1d_backward", randn(rng, y.shape, dtype), x, weight, **geometry)
+
+
+@pytest.mark.parametrize("x_shape", [(0, 13), (1, 13), (7, 13), (3, 5, 13), (2, 0, 13), (13,)], ids=_id)
+@pytest.mark.parametrize("out_features", [1, 33])
+@DTYPE
+@WITH_BIAS
+def test_linear_matches_reference(rng, x_shape, out_features, dtype, with_bias):
+    x = randn(rng, x_shape, dtype)
+    weight = randn(rng, (out_features, 13), dtype)
+    bias = randn(rng, (out_features,), dtype) if with_bias else None
+    y = check_op("linear", x, weight, bias)
+    check_op("linear_backward", randn(rng, y.shape, dtype), x, weight, bias_grad=with_bias)
+
+
+@DTYPE
+def test_linear_large_and_empty_features(rng, dtype):
+    x, weight, bias = randn(rng, (67, 401), dtype), randn(rng, (129, 401), dtype), randn(rng, (129,), dtype)
+    y = check_op("linear", x, weight, bias)
+    check_op("linear_backward", randn(rng, y.shape, dtype), x, weight)
+    # no input features: y is the bias, grad_input is empty
+    x, weight = randn(rng, (4, 0), dtype), randn(rng, (5, 0), dtype)
+    y = check_op("linear", x, weight, bias[:5])
+    check_op("linear_backward", randn(rng, y.shape, dtype), x, weight)
+
+
+# (alpha, beta, use_out); beta without out is ignored; beta 0 with out must not read out
+MATMUL_SCALARS = [(1.0, 0.0, False), (2.5, 3.0, False), (-1.5, 0.5, True), (1.0, 0.0, True), (0.0, 2.0, True)]
+MATMUL_GRID = [
+    pytest.param(m, n, k, alpha, beta, use_out, id=f"{m}x{n}x{k}-a{alpha}-b{beta}-{'out' if use_out else 'new'}")
+    for (m, n, k), (alpha, beta, use_out) in itertools.product(
+        [(1, 1, 1), (7, 13, 33), (33, 7, 13), (13, 33, 1), (0, 5, 3), (5, 0, 3), (5, 3, 0)], MATMUL_SCALARS)
+] + [pytest.param(97, 515, 401, -1.5, 0.5, True, id="97x515x401")]  # crosses cache blocks
+
+
+@pytest.mark.parametrize("m,n,k,alpha,beta,use_out", MATMUL_GRID)
+@pytest.mark.parametrize("trans_a,trans_b", list(itertools.product([False, True], repeat=2)),
+                         ids=["NN", "NT", "TN", "TT"])
+@DTYPE
+def test_matmul_matches_reference(rng, m, n, k, trans_a, trans_b, alpha, beta, use_out, dtype):
+    a = randn(rng, (k, m) if trans_a else (m, k), dtype)
+    b = randn(rng, (n, k) if trans_b else (k, n), dtype)
+    out = None
+    if use_out:
+        out = randn(rng, (m, n), dtype) if beta != 0 else np.full((m, n), np.nan, dtype)
+    check_op("matmul", a, b, trans_a=trans_a, trans_b=trans_b, alpha=alpha, beta=beta, out=out)
+
+
+FLAG_SUBSETS = list(itertools.product([True, False], repeat=3))
+
+
+@pytest.mark.parametrize("input_grad,weight_grad,bias_grad", FLAG_SUBSETS,
+                         ids=["".join("xwb"[i] if f else "-" for i, f in enumerate(s)) for s in FLAG_SUBSETS])
+@DTYPE
+def test_backward_grad_subsets(rng, input_grad, weight_grad, bias_grad, dtype):
+    flags = dict(input_grad=input_grad, weight_grad=weight_grad, bias_grad=bias_grad)
+    x, w = randn(rng, (2, 4, 7, 6), dtype), randn(rng, (6, 2, 3, 3), dtype)
+    grads = check_op("conv2d_backward", randn(rng, (2, 6, 4, 3), dtype), x, w, stride=2, padding=1,
+                     groups=2, **flags)
+    assert [g is None for g in grads] == [not f for f in flags.values()]
+    x, w = randn(rng, (3, 4, 11), dtype), randn(rng, (5, 4, 3), dtype)
+    grads = check_op("conv1d_backward", randn(rng, (3, 5, 11), dtype), x, w, padding="same", **flags)
+    assert [g is None for g in grads] == [not f for f in flags.values()]
+    x, w = randn(rng, (2, 3, 7), dtype), randn(rng, (5, 7), dtype)
+    grads = check_op("linear_backward", randn(rng, (2, 3, 5), dtype), x, w, **flags)
+    assert [g is None for g in grads] == [not f for f in flags.values()]
+
+
+@DTYPE
+def test_unbatched_conv_inputs(rng, dtype):
+    """As torch: an input without its batch axis gives the batch-of-one result without it."""
+    x, w, b = randn(rng, (4, 7, 6), dtype), randn(rng, (6, 2, 3, 2), dtype), randn(rng, (6,), dtype)
+    y = check_op("conv2d", x[None], w, b, padding="same", groups=2)[0]
+    assert_close(fastbp.conv2d(x, w, b, padding="same", groups=2), y, "unbatched conv2d")
+    grads = fastbp.conv2d_backward(np.ones_like(y), x, w, padding="same", groups=2)
+    want = reference.conv2d_backward(np.ones_like(y)[None], x[None], w, padding="same", groups=2)
+    for got, expected in zip(grads, (want[0][0], want[1], want[2])):
+        assert_close(got, expected, "unbatched conv2d_backward")
+    y1 = fastbp.conv1d(x[:, 0], w[:, :, 0], b, stride=2, groups=2)
+    assert_close(y1, reference.conv1d(x[None, :, 0], w[:, :, 0], b, stride=2, groups=2)[0], "unbatched conv1d")
+
+
+def test_array_likes_accepted(rng):
+    x, w, b = randn(rng, (1, 2, 4, 4)), randn(rng, (3, 2, 2, 2)), randn(rng, (3,))
+    assert_close(fastbp.conv2d(x.tolist(), w.tolist(), b.tolist()), reference.conv2d(x, w, b))
+    xl, wl = x.reshape(2, 16), randn(rng, (3, 16))
+    assert_close(fastbp.linear(xl.tolist(), wl.tolist()), reference.linear(xl, wl))
+
+
+# ---------------------------------------------------------------------------------------------
+# finite differences (float64, small shapes): backward is the derivative of fastbp's forward
+
+NUMERICAL_CONV2D = [  # (x shape, weight shape, stride, padding, dilation, groups)
+    ((2, 2, 5, 6), (3, 2, 3, 2), 1, 0, 1, 1),
+    ((1, 4, 6, 5), (4, 2, 3, 3), 2, (1, 2), 1, 2),
+    ((2, 3, 6, 6), (3, 1, 2, 2), 1, "same", 2, 3),
+    ((1, 2, 7, 5), (2, 2, 2, 3), (2, 1), "valid", (1, 2), 1),
+]
+
+
+@pytest.mark.parametrize("x_shape,w_shape,stride,padding,dilation,groups", NUMERICAL_CONV2D,
+                         ids=[f"{_id(c[0])}-{_id(c[1])}" for c in NUMERICAL_CONV2D])
+def test_conv2d_numerical_grads(rng, x_shape, w_shape, stride, padding, dilation, groups):
+    geometry = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+    inputs = (randn(rng, x_shape), randn(rng, w_shape), randn(rng, w_shape[:1]))
+    grad_output = randn(rng, fastbp.conv2d(*inputs, **geometry).shape)
+    check_numerical_grads(lambda x, w, b: fastbp.conv2d(x, w, b, **geometry),
+                          lambda gy, x, w, b: fastbp.conv2d_backward(gy, x, w, **geometry),
+                          inputs, grad_output)
+
+
+NUMERICAL_CONV1D = [
+    ((2, 2, 9), (3, 2, 3), 1, 1, 1, 1),
+    ((1, 4, 10), (6, 2, 2), 2, 0, 2, 2),
+    ((2, 3, 8), (3, 1, 4), 1, "same", 1, 3),
+]
+
+
+@pytest.mark.parametrize("x_shape,w_shape,stride,padding,dilation,groups", NUMERICAL_CONV1D,
+                         ids=[f"{_id(c[0])}-{_id(c[1])}" for c in NUMERICAL_CONV1D])
+def test_conv1d_numerical_grads(rng, x_shape, w_shape, stride, padding, dilation, groups):
+    geometry = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+    inputs = (randn(rng, x_shape), randn(rng, w_shape), randn(rng, w_shape[:1]))
+    grad_output = randn(rng, fastbp.conv1d(*inputs, **geometry).shape)
+    check_numerical_grads(lambda x, w, b: fastbp.conv1d(x, w, b, **geometry),
+                          lambda gy, x, w, b: fastbp.conv1d_backward(gy, x, w, **geometry),
+                          inputs, grad_output)
+
+
+@pytest.mark.parametrize("x_shape", [(4, 7), (2, 3, 7)], ids=_id)
+def test_linear_numerical_grads(rng, x_shape):
+    inputs = (randn(rng, x_shape), randn(rng, (5, 7)), randn(rng, (5,)))
+    grad_output = randn(rng, x_shape[:-1] + (5,))
+    check_numerical_grads(fastbp.linear, lambda gy, x, w, b: fastbp.linear_backward(gy, x, w),
+                          inputs, grad_output)
+
+
+# ---------------------------------------------------------------------------------------------
+# bad inputs: the right exception, naming the argument (and the sizes where there are some)
+
+def mentions(*alternatives, sizes=()):
+    """A regex matching a message that names one of the alternatives and every size.
+
+    DESIGN.md calls the data argument x, torch calls it input: a message may use either name.
+    """
+    name = r"(?=.*\b(" + "|".join(alternatives) + r")\b)"
+    return "(?s)" + name + "".join(rf"(?=.*\b{s}\b)" for s in sizes)
+
+
+X, W, B = (2, 4, 7, 9), (6, 4, 3, 3), (6,)   # conv2d: y is (2, 6, 5, 7)
+GY = (2, 6, 5, 7)
+X1, W1 = (2, 4, 9), (6, 4, 3)               # conv1d: y is (2, 6, 7)
+GY1 = (2, 6, 7)
+f32, i32, i64 = np.float32, np.int32, np.int64
+
+BAD_CALLS = [
+    # conv2d: shapes
+    ("conv2d-x-ndim2", lambda: fastbp.conv2d(ones(4, 7), ones(*W)), ValueError, mentions("x", "input")),
+    ("conv2d-x-ndim5", lambda: fastbp.conv2d(ones(1, *X), ones(*W)), ValueError, mentions("x", "input")),
+    ("conv2d-weight-ndim3", lambda: fastbp.conv2d(ones(*X), ones(6, 4, 3)), ValueError, mentions("weight")),
+    ("conv2d-bias-ndim2", lambda: fastbp.conv2d(ones(*X), ones(*W), ones(6, 1)), ValueError, mentions("bias")),
+    ("conv2d-bias-size", lambda: fastbp.conv2d(ones(*X), ones(*W), ones(5)), ValueError,
+     mentions("bias", sizes=(5,))),
+    ("conv2d-channels", lambda: fastbp.conv2d(ones(2, 5, 7, 9), ones(*W)), ValueError,
+     mentions("x", "input", "weight", sizes=(5,))),
+    ("conv2d-channels-groups", lambda: fastbp.conv2d(ones(*X), ones(6, 4, 3, 3), groups=2), ValueError,
+     mentions("x", "input", "weight", "groups")),
+    ("conv2d-groups-cout", lambda: fastbp.conv2d(ones(*X), ones(6, 1, 3, 3), groups=4), ValueError,
+     mentions("groups", "weight")),
+    ("conv2d-groups-cin", lambda: fastbp.conv2d(ones(2, 5, 7, 9), ones(6, 1, 3, 3), groups=3), ValueError,
+     mentions("groups", "x", "input", "weight")),
+    ("conv2d-groups0", lambda: fastbp.conv2d(ones(*X), ones(*W), groups=0), ValueError, mentions("groups")),
+    ("conv2d-groups-neg", lambda: fastbp.conv2d(ones(*X), ones(*W), groups=-1), ValueError, mentions("groups")),
+    # conv2d: geometry
+    ("conv2d-stride0", lambda: fastbp.conv2d(ones(*X), ones(*W), stride=0), ValueError, mentions("stride")),
+    ("conv2d-stride-neg", lambda: fastbp.conv2d(ones(*X), ones(*W), stride=-1), ValueError, mentions("stride")),
+    ("conv2d-stride-pair0", lambda: fastbp.conv2d(ones(*X), ones(*W), stride=(1, 0)), ValueError,
+     mentions("stride")),
+    ("conv2d-stride-len3", lambda: fastbp.conv2d(ones(*X), ones(*W), stride=(1, 1, 1)), ValueError,
+     mentions("stride")),
+    ("conv2d-dilation0", lambda: fastbp.conv2d(ones(*X), ones(*W), dilation=0), ValueError,
+     mentions("dilation")),
+    ("conv2d-dilation-neg", lambda: fastbp.conv2d(ones(*X), ones(*W), dilation=(1, -2)), ValueError,
+     mentions("dilation")),
+    ("conv2d-padding-neg", lambda: fastbp.conv2d(ones(*X), ones(*W), padding=-1), ValueError,
+     mentions("padding")),
+    ("conv2d-padding-pair-neg", lambda: fastbp.conv2d(ones(*X), ones(*W), padding=(0, -1)), ValueError,
+     mentions("padding")),
+    ("conv2d-padding-len3", lambda: fastbp.conv2d(ones(*X), ones(*W), padding=(1, 1, 1)), ValueError,
+     mentions("padding")),
+    ("conv2d-same-stride2", lambda: fastbp.conv2d(ones(*X), ones(*W), stride=2, padding="same"), ValueError,
+     mentions("padding", "stride")),
+    ("conv2d-padding-bogus", lambda: fastbp.conv2d(ones(*X), ones(*W), padding="bogus"), ValueError,
+     mentions("padding")),
+    ("conv2d-kernel-too-large", lambda: fastbp.conv2d(ones(2, 4, 3, 3), ones(6, 4, 5, 5)), ValueError,
+     mentions("kernel", "weight", "x", "input", "padding")),
+    ("conv2d-dilated-kernel-too-large", lambda: fastbp.conv2d(ones(*X), ones(*W), dilation=5), ValueError,
+     mentions("kernel", "weight", "x", "input", "padding", "dilation")),
+    # conv2d: dtypes
+    ("conv2d-x-int32", lambda: fastbp.conv2d(ones(*X, dtype=i32), ones(*W)), TypeError, mentions("x", "input")),
+    ("conv2d-weight-int64", lambda: fastbp.conv2d(ones(*X), ones(*W, dtype=i64)), TypeError,
+     mentions("weight")),
+    ("conv2d-x-complex", lambda: fastbp.conv2d(ones(*X, dtype=complex), ones(*W)), TypeError,
+     mentions("x", "input")),
+    ("conv2d-x-object", lambda: fastbp.conv2d(ones(*X, dtype=object), ones(*W)), TypeError, mentions("x", "input")),
+    ("conv2d-x-bool", lambda: fastbp.conv2d(ones(*X, dtype=bool), ones(*W)), TypeError, mentions("x", "input")),
+    ("conv2d-bias-int", lambda: fastbp.conv2d(ones(*X), ones(*W), ones(*B, dtype=i64)), TypeError,
+     mentions("bias")),
+    ("conv2d-mixed", lambda: fastbp.conv2d(ones(*X, dtype=f32), ones(*W)), TypeError,
+     mentions("x", "input", "weight", sizes=("float32", "float64"))),
+    ("conv2d-mixed-bias", lambda: fastbp.conv2d(ones(*X), ones(*W), ones(*B, dtype=f32)), TypeError,
+     mentions("bias", sizes=("float32", "float64"))),
+    # conv2d_backward
+    ("conv2d_backward-grad_output-ndim", lambda: fastbp.conv2d_backward(ones(2, 6, 5), ones(*X), ones(*W)),
+     ValueError, mentions("grad_output")),
+    ("conv2d_backward-grad_output-spatial",
+     lambda: fastbp.conv2d_backward(ones(2, 6, 5, 8), ones(*X), ones(*W)), ValueError,
+     mentions("grad_output", sizes=(8,))),
+    ("conv2d_backward-grad_output-channels",
+     lambda: fastbp.conv2d_backward(ones(2, 5, 5, 7), ones(*X), ones(*W)), ValueError,
+     mentions("grad_output")),
+    ("conv2d_backward-grad_output-batch",
+     lambda: fastbp.conv2d_backward(ones(3, 6, 5, 7), ones(*X), ones(*W)), ValueError,
+     mentions("grad_output")),
+    ("conv2d_backward-x-ndim", lambda: fastbp.conv2d_backward(ones(*GY), ones(7, 9), ones(*W)),
+     ValueError, mentions("x", "input")),
+    ("conv2d_backward-channels", lambda: fastbp.conv2d_backward(ones(*GY), ones(2, 5, 7, 9), ones(*W)),
+     ValueError, mentions("x", "input", "weight")),
+    ("conv2d_backward-grad_output-int",
+     lambda: fastbp.conv2d_backward(ones(*GY, dtype=i32), ones(*X), ones(*W)), TypeError,
+     mentions("grad_output")),
+    ("conv2d_backward-grad_output-f32",
+     lambda: fastbp.conv2d_backward(ones(*GY, dtype=f32), ones(*X), ones(*W)), TypeError,
+     mentions("grad_output", sizes=("float32", "float64"))),
+    ("conv2d_backward-same-stride2",
+     lambda: fastbp.conv2d_backward(ones(*GY), ones(*X), ones(*W), stride=2, padding="same"), ValueError,
+     mentions("padding", "stride")),
+    # conv1d / conv1d_backward
+    ("conv1d-x-ndim4", lambda: fastbp.conv1d(ones(*X), ones(*W1)), ValueError, mentions("x", "input")),
+    ("conv1d-x-ndim1", lambda: fastbp.conv1d(ones(9), ones(*W1)), ValueError, mentions("x", "input")),
+    ("conv1d-weight-ndim4", lambda: fastbp.conv1d(ones(*X1), ones(*W)), ValueError, mentions("weight")),
+    ("conv1d-channels", lambda: fastbp.conv1d(ones(2, 3, 9), ones(*W1)), ValueError,
+     mentions("x", "input", "weight", sizes=(3,))),
+    ("conv1d-groups", lambda: fastbp.conv1d(ones(*X1), ones(5, 2, 3), groups=2), ValueError,
+     mentions("groups", "weight")),
+    ("conv1d-stride-pair", lambda: fastbp.conv1d(ones(*X1), ones(*W1), stride=(1, 1)), ValueError,
+     mentions("stride")),
+    ("conv1d-stride0", lambda: fastbp.conv1d(ones(*X1), ones(*W1), stride=0), ValueError, mentions("stride")),
+    ("conv1d-padding-pair", lambda: fastbp.conv1d(ones(*X1), ones(*W1), padding=(1, 1)), ValueError,
+     mentions("padding")),
+    ("conv1d-padding-neg", lambda: fastbp.conv1d(ones(*X1), ones(*W1), padding=-1), ValueError,
+     mentions("padding")),
+    ("conv1d-same-stride2", lambda: fastbp.conv1d(ones(*X1), ones(*W1), stride=2, padding="same"),
+     ValueError, mentions("padding", "stride")),
+    ("conv1d-padding-bogus", lambda: fastbp.conv1d(ones(*X1), ones(*W1), padding="full"), ValueError,
+     mentions("padding")),
+    ("conv1d-dilation0", lambda: fastbp.conv1d(ones(*X1), ones(*W1), dilation=0), ValueError,
+     mentions("dilation")),
+    ("conv1d-kernel-too-large", lambda: fastbp.conv1d(ones(2, 4, 2), ones(*W1)), ValueError,
+     mentions("kernel", "weight", "x", "input", "padding")),
+    ("conv1d-bias-size", lambda: fastbp.conv1d(ones(*X1), ones(*W1), ones(7)), ValueError, mentions("bias")),
+    ("conv1d-x-int", lambda: fastbp.conv1d(ones(*X1, dtype=i64), ones(*W1)), TypeError, mentions("x", "input")),
+    ("conv1d-mixed", lambda: fastbp.conv1d(ones(*X1), ones(*W1, dtype=f32)), TypeError,
+     mentions("x", "input", "weight", sizes=("float32", "float64"))),
+    ("conv1d_backward-grad_output-shape",
+     lambda: fastbp.conv1d_backward(ones(2, 6, 8), ones(*X1), ones(*W1)), ValueError,
+     mentions("grad_output", sizes=(8,))),
+    ("conv1d_backward-grad_output-ndim",
+     lambda: fastbp.conv1d_backward(ones(*GY), ones(*X1), ones(*W1)), ValueError, mentions("grad_output")),
+    ("conv1d_backward-grad_output-bool",
+     lambda: fastbp.conv1d_backward(ones(*GY1, dtype=bool), ones(*X1), ones(*W1)), TypeError,
+     mentions("grad_output")),
+    # linear / linear_backward
+    ("linear-in-features", lambda: fastbp.linear(ones(3, 5), ones(4, 6)), ValueError,
+     mentions("x", "input", "weight", sizes=(5, 6))),
+    ("linear-x-scalar", lambda: fastbp.linear(np.float64(1.0), ones(4, 1)), ValueError, mentions("x", "input")),
+    ("linear-weight-ndim1", lambda: fastbp.linear(ones(3, 5), ones(5)), ValueError, mentions("weight")),
+    ("linear-weight-ndim3", lambda: fastbp.linear(ones(3, 5), ones(1, 4, 5)), ValueError, mentions("weight")),
+    ("linear-bias-size", lambda: fastbp.linear(ones(3, 5), ones(4, 5), ones(5)), ValueError,
+     mentions("bias", sizes=(5,))),
+    ("linear-bias-ndim", lambda: fastbp.linear(ones(3, 5), ones(4, 5), ones(1, 4)), ValueError,
+     mentions("bias")),
+    ("linear-x-int", lambda: fastbp.linear(ones(3, 5, dtype=i32), ones(4, 5)), TypeError, mentions("x", "input")),
+    ("linear-x-complex", lambda: fastbp.linear(ones(3, 5, dtype=np.complex64), ones(4, 5)), TypeError,
+     mentions("x", "input")),
+    ("linear-mixed", lambda: fastbp.linear(ones(3, 5, dtype=f32), ones(4, 5)), TypeError,
+     mentions("x", "input", "weight", sizes=("float32", "float64"))),
+    ("linear_backward-grad_output-features",
+     lambda: fastbp.linear_backward(ones(3, 5), ones(3, 5), ones(4, 5)), ValueError,
+     mentions("grad_output")),
+    ("linear_backward-grad_output-rows",
+     lambda: fastbp.linear_backward(ones(2, 4), ones(3, 5), ones(4, 5)), ValueError, mentions("grad_output")),
+    ("linear_backward-grad_output-object",
+     lambda: fastbp.linear_backward(ones(3, 4, dtype=object), ones(3, 5), ones(4, 5)), TypeError,
+     mentions("grad_output")),
+    # matmul
+    ("matmul-a-ndim1", lambda: fastbp.matmul(ones(3), ones(3, 4)), ValueError, mentions("a")),
+    ("matmul-b-ndim3", lambda: fastbp.matmul(ones(3, 4), ones(1, 4, 2)), ValueError, mentions("b")),
+    ("matmul-inner", lambda: fastbp.matmul(ones(3, 4), ones(5, 6)), ValueError,
+     mentions("a", "b", sizes=(4, 5))),
+    ("matmul-inner-trans", lambda: fastbp.matmul(ones(4, 3), ones(6, 5), trans_a=True, trans_b=True),
+     ValueError, mentions("a", "b", sizes=(4, 5))),
+    ("matmul-out-shape", lambda: fastbp.matmul(ones(3, 4), ones(4, 5), out=ones(5, 3)), ValueError,
+     mentions("out")),
+    ("matmul-out-dtype", lambda: fastbp.matmul(ones(3, 4), ones(4, 5), out=ones(3, 5, dtype=f32)), TypeError,
+     mentions("out")),
+    ("matmul-out-int", lambda: fastbp.matmul(ones(3, 4), ones(4, 5), out=ones(3, 5, dtype=i64)), TypeError,
+     mentions("out")),
+    ("matmul-out-readonly", lambda: fastbp.matmul(ones(3, 4), ones(4, 5), out=np.broadcast_to(1.0, (3, 5))),
+     ValueError, mentions("out")),
+    ("matmul-a-int", lambda: fastbp.matmul(ones(3, 4, dtype=i64), ones(4, 5)), TypeError, mentions("a")),
+    ("matmul-mixed", lambda: fastbp.matmul(ones(3, 4), ones(4, 5, dtype=f32)), TypeError,
+     mentions("a", "b", sizes=("float32", "float64"))),
+]
+
+
+@pytest.mark.parametrize("call,exception,pattern", [c[1:] for c in BAD_CALLS], ids=[c[0] for c in BAD_CALLS])
+def test_bad_input(call, exception, pattern):
+    with pytest.raises(exception, match=pattern):
+        call()
+
+
+SIZE_ERRORS = (ValueError, OverflowError, MemoryError)
+HUGE = 2**30  # a zero-stride (2**30, 2**30) view costs no memory
+
+
+OVERSIZED_CALLS = [
+    ("conv2d-padding-2**62", lambda: fastbp.conv2d(ones(*X), ones(*W), padding=2**62)),
+    ("conv2d-padding-pair-2**62", lambda: fastbp.conv2d(ones(*X), ones(*W), padding=(2**62, 2**62))),
+    ("conv2d-padding-2**63", lambda: fastbp.conv2d(ones(*X), ones(*W), padding=2**63)),
+    ("conv2d-padding-2**31", lambda: fastbp.conv2d(ones(*X), ones(*W), padding=2**31)),
+    ("conv2d-dilation-2**62", lambda: fastbp.conv2d(ones(*X), ones(*W), dilation=2**62)),
+    ("conv2d-stride-2**64", lambda: fastbp.conv2d(ones(*X), ones(*W), stride=2**64)),
+    ("conv1d-padding-2**62", lambda: fastbp.conv1d(ones(*X1), ones(*W1), padding=2**62)),
+    ("conv1d-padding-2**40", lambda: fastbp.conv1d(ones(*X1), ones(*W1), padding=2**40)),
+    ("conv2d_backward-padding-2**62", lambda: fastbp.conv2d_backward(ones(*GY), ones(*X), ones(*W),
+                                                                     padding=2**62)),
+    ("linear-huge", lambda: fastbp.linear(np.broadcast_to(1.0, (HUGE, 2)), np.broadcast_to(1.0, (HUGE, 2)))),
+    ("matmul-huge", lambda: fastbp.matmul(np.broadcast_to(1.0, (HUGE, 1)), np.broadcast_to(1.0, (1, HUGE)))),
+]
+
+
+@pytest.mark.parametrize("call", [c[1] for c in OVERSIZED_CALLS], ids=[c[0] for c in OVERSIZED_CALLS])
+def test_oversized_arguments_raise(call):
+    with pytest.raises(SIZE_ERRORS):
+        call()
+
+
+# ---------------------------------------------------------------------------------------------
+# memory layouts: every array argument in an unusual layout gives the contiguous result
+
+def _non_contiguous(a):
+    wide = np.zeros(a.shape[:-1] + (2 * a.shape[-1],), a.dtype)
+    wide[..., ::2] = a
+    return wide[..., ::2]
+
+
+def _negative_strides(a):
+    flip = (slice(None, None, -1),) * a.ndim
+    return a[flip].copy()[flip]
+
+
+def _read_only(a):
+    a = a.copy()
+    a.setflags(write=False)
+    return a
+
+
+LAYOUTS = {
+    "noncontig": _non_contiguous,
+    "fortran": np.asfortranarray,
+    "negstride": _negative_strides,
+    "readonly": _read_only,
+}
+
+
+def _layout_cases(rng, dtype):
+    """(name, function, array args, other kwargs) for every op."""
+    x, w, b = randn(rng, (3, 6, 9, 8), dtype), randn(rng, (10, 3, 3, 2), dtype), randn(rng, (10,), dtype)
+    conv2d_geometry = dict(stride=(2, 1), padding=(1, 0), groups=2)
+    gy = randn(rng, reference.conv2d(x, w, b, **conv2d_geometry).shape, dtype)
+    x1, w1 = randn(rng, (3, 6, 17), dtype), randn(rng, (4, 6, 3), dtype)
+    gy1 = randn(rng, (3, 4, 17), dtype)
+    xl, wl, gl = randn(rng, (5, 3, 13), dtype), randn(rng, (7, 13), dtype), randn(rng, (5, 3, 7), dtype)
+    a, bm, c = randn(rng, (13, 17), dtype), randn(rng, (17, 11), dtype), randn(rng, (13, 11), dtype)
+    return [
+        ("conv2d", fastbp.conv2d, (x, w, b), conv2d_geometry),
+        ("conv2d_backward", fastbp.conv2d_backward, (gy, x, w), conv2d_geometry),
+        ("conv1d", fastbp.conv1d, (x1, w1, b[:4]), dict(padding="same")),
+        ("conv1d_backward", fastbp.conv1d_backward, (gy1, x1, w1), dict(padding="same")),
+        ("linear", fastbp.linear, (xl, wl, b[:7]), {}),
+        ("linear_backward", fastbp.linear_backward, (gl, xl, wl), {}),
+        ("matmul", fastbp.matmul, (a, bm), dict(alpha=0.5)),
+        ("matmul_tt", fastbp.matmul, (a.T.copy(), bm.T.copy()), dict(trans_a=True, trans_b=True)),
+        ("matmul_out", lambda a, b, c: fastbp.matmul(a, b, beta=2.0, out=c.copy()), (a, bm, c), {}),
+    ]
+
+
+@pytest.mark.parametrize("layout", list(LAYOUTS))
+@DTYPE
+def test_input_layouts(rng, layout, dtype):
+    for name, fn, arrays, kwargs in _layout_cases(rng, dtype):
+        expected = fn(*arrays, **kwargs)
+        moved = [LAYOUTS[layout](a) for a in arrays]
+        assert all(np.array_equal(m, a) for m, a in zip(moved, arrays))
+        got = fn(*moved, **kwargs)
+        for g, e in zip(got if isinstance(got, tuple) else (got,), expected if isinstance(expected, tuple)
+                        else (expected,)):
+            assert_close(g, e, f"{name} with {layout} inputs")
+        for m, a in zip(moved, arrays):  # inputs are not modified
+            assert np.array_equal(m, a), f"{name} modified an input"
+
+
+@DTYPE
+def test_matmul_out_strided(rng, dtype):
+    """A non-contiguous out is either filled correctly or refused with a ValueError naming out."""
+    a, b = randn(rng, (9, 5), dtype), randn(rng, (5, 7), dtype)
+    storage = randn(rng, (9, 14), dtype)
+    out = storage[:, ::2]
+    expected = reference.matmul(a, b, beta=1.0, out=out.copy())
+    try:
+        result = fastbp.matmul(a, b, beta=1.0, out=out)
+    except ValueError as error:
+        assert "out" in str(error)
+        return
+    assert result is out
+    assert_close(out, expected, "matmul into a strided out")
+
+
+@DTYPE
+def test_zero_size_results(dtype):
+    y = fastbp.conv2d(np.zeros((0, 4, 7, 9), dtype), np.ones((6, 2, 3, 3), dtype), groups=2, padding=1)
+    assert y.shape == (0, 6, 7, 9) and y.dtype == dtype
+    gx, gw, gb = fastbp.conv2d_backward(np.zeros((0, 6, 7, 9), dtype), np.zeros((0, 4, 7, 9), dtype),
+                                        np.ones((6, 2, 3, 3), dtype), groups=2, padding=1)
+    assert gx.shape == (0, 4, 7, 9) and gw.shape == (6, 2, 3, 3) and gb.shape == (6,)
+    assert not gw.any() and not gb.any() and gw.dtype == gb.dtype == gx.dtype == dtype
+    gx, gw, gb = fastbp.conv1d_backward(np.zeros((0, 6, 5), dtype), np.zeros((0, 4, 7), dtype),
+                                        np.ones((6, 4, 3), dtype))
+    assert gx.shape == (0, 4, 7) and gw.shape == (6, 4, 3) and not gw.any() and not gb.any()
+    gx, gw, gb = fastbp.linear_backward(np.zeros((0, 3), dtype), np.zeros((0, 5), dtype), np.ones((3, 5), dtype))
+    assert gx.shape == (0, 5) and gw.shape == (3, 5) and gb.shape == (3,) and not gw.any() and not gb.any()
+    out = np.full((4, 3), 2.0, dtype)
+    assert fastbp.matmul(np.ones((4, 0), dtype), np.ones((0, 3), dtype), beta=0.5, out=out) is out
+    assert np.array_equal(out, np.ones((4, 3), dtype))
+
+
+# ---------------------------------------------------------------------------------------------
+# threads: results are bitwise independent of the thread count and of concurrent callers
+
+def _threaded_workload(rng, dtype):
+    x, w, b = randn(rng, (4, 16, 20, 23), dtype), randn(rng, (24, 16, 3, 3), dtype), randn(rng, (24,), dtype)
+    y = fastbp.conv2d(x, w, b, padding=1)
+    gy = randn(rng, y.shape, dtype)
+    xl, wl = randn(rng, (67, 300), dtype), randn(rng, (129, 300), dtype)
+    gl = randn(rng, (67, 129), dtype)
+    a, bm = randn(rng, (300, 257), dtype), randn(rng, (257, 311), dtype)
+    return [
+        lambda: fastbp.conv2d(x, w, b, padding=1),
+        lambda: fastbp.conv2d_backward(gy, x, w, padding=1),
+        lambda: fastbp.conv1d(x[:, :, 0], w[:, :, 0], b, padding=1),
+        lambda: fastbp.conv1d_backward(gy[:, :, 0], x[:, :, 0], w[:, :, 0], padding=1),
+        lambda: fastbp.linear(xl, wl),
+        lambda: fastbp.linear_backward(gl, xl, wl),
+        lambda: fastbp.matmul(a, bm),
+        lambda: fastbp.matmul(bm, a, trans_a=True, trans_b=True, alpha=0.5),
+    ]
+
+
+def _as_tuple(result):
+    return result if isinstance(result, tuple) else (result,)
+
+
+def assert_bitwise_equal(got, want, what):
+    for g, w in zip(_as_tuple(got), _as_tuple(want)):
+        assert np.array_equal(g, w), f"{what}: results differ"
+
+
+@DTYPE
+def test_bitwise_equal_across_thread_counts(rng, restore_threads, dtype):
+    workload = _threaded_workload(rng, dtype)
+    fastbp.set_num_threads(1)
+    assert fastbp.get_num_threads() == 1
+    serial = [op() for op in workload]
+    fastbp.set_num_threads(2)
+    assert fastbp.get_num_threads() == 2
+    for i, op in enumerate(workload):
+        assert_bitwise_equal(op(), serial[i], f"op {i} at 2 threads")
+
+
+def test_concurrent_python_threads(rng):
+    inputs = [(randn(rng, (2, 8, 15, 14)), randn(rng, (12, 4, 3, 3))) for _ in range(6)]
+    serial = [fastbp.conv2d(x, w, padding=1, groups=2) for x, w in inputs]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        for _ in range(3):
+            results = list(pool.map(lambda xw: fastbp.conv2d(*xw, padding=1, groups=2), inputs))
+            for got, want in zip(results, serial):
+                assert np.array_equal(got, want)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_ops_work_after_fork(rng, restore_threads):
+    fastbp.set_num_threads(2)
+    x, w = randn(rng, (4, 16, 24, 24)), randn(rng, (16, 16, 3, 3))
+    expected = fastbp.conv2d(x, w, padding=1)  # the thread pool is now running in the parent
+    a, b = randn(rng, (200, 150)), randn(rng, (150, 170))
+    expected_mm = fastbp.matmul(a, b)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # "process is multi-threaded" (3.12+)
+        pid = os.fork()
+    if pid == 0:
+        ok = False
+        try:
+            ok = (np.array_equal(fastbp.conv2d(x, w, padding=1), expected)
+                  and np.array_equal(fastbp.matmul(a, b), expected_mm))
+        finally:
+            os._exit(0 if ok else 1)
+    deadline = time.monotonic() + 30
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            pytest.fail("op in a forked child hung")
+        time.sleep(0.05)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, f"child failed: status {status}"
+    assert np.array_equal(fastbp.conv2d(x, w, padding=1), expected)  # parent still works
+
+
+# ---------------------------------------------------------------------------------------------
+# every CPU path the host supports, chosen by FASTBP_CPU_CAPABILITY at import time
+
+ALL_CAPABILITIES = ["ref", "avx2", "avx512"]
+
+CAPABILITY_SCRIPT = textwrap.dedent("""
+    import sys
+    import numpy as np
+    import fastbp
+    from fastbp import reference
+
+    assert fastbp.cpu_capability() == sys.argv[1], fastbp.cpu_capability()
+    rng = np.random.default_rng(0)
+    tol = {np.dtype(np.float32): 1e-4, np.dtype(np.float64): 1e-10}
+
+    def check(got, want, what):
+        for g, w in zip(got if isinstance(got, tuple) else (got,), want if isinstance(want, tuple) else (want,)):
+            assert g.dtype == w.dtype and g.shape == w.shape, (what, g.dtype, g.shape, w.shape)
+            if w.size:
+                err = np.max(np.abs(g.astype(np.float64) - w))
+                assert err <= tol[w.dtype] * (1 + np.max(np.abs(w))), (what, err)
+
+    def run(name, *args, **kwargs):
+        check(getattr(fastbp, name)(*args, **kwargs), getattr(reference, name)(*args, **kwargs), name)
+
+    for dtype in (np.float32, np.float64):
+        r = lambda *shape: rng.standard_normal(shape).astype(dtype)
+        for xs, ws, geometry in [
+                ((3, 6, 13, 11), (18, 3, 3, 2), dict(stride=2, padding=(1, 2), groups=2)),
+                ((2, 33, 9, 10), (13, 33, 3, 3), dict(padding="same", dilation=2)),
+                ((2, 50, 7, 9), (37, 50, 3, 3), dict(padding=1)),
+                ((2, 9, 6, 7), (24, 3, 1, 1), dict(groups=3))]:
+            x, w, b = r(*xs), r(*ws), r(ws[0])
+            run("conv2d", x, w, b, **geometry)
+            gy = r(*reference.conv2d(x, w, b, **geometry).shape)
+            run("conv2d_backward", gy, x, w, **geometry)
+        x, w = r(3, 7, 31), r(13, 7, 4)
+        run("conv1d", x, w, r(13), padding="same")
+        run("conv1d_backward", r(3, 13, 31), x, w, padding="same")
+        x, w = r(5, 3, 97), r(33, 97)
+        run("linear", x, w, r(33))
+        run("linear_backward", r(5, 3, 33), x, w)
+        for m, n, k in [(1, 1, 1), (7, 13, 33), (97, 515, 401), (13, 33, 0)]:
+            for ta in (False, True):
+                for tb in (False, True):
+                    a = r(k, m) if ta else r(m, k)
+                    bm = r(n, k) if tb else r(k, n)
+                    out = r(m, n)
+                    got = fastbp.matmul(a, bm, trans_a=ta, trans_b=tb, alpha=1.5, beta=-0.5, out=out.copy())
+                    want = reference.matmul(a, bm, trans_a=ta, trans_b=tb, alpha=1.5, beta=-0.5, out=out.copy())
+                    check(got, want, ("matmul", m, n, k, ta, tb))
+        x, w, gy, a = r(4, 16, 20, 23), r(24, 16, 3, 3), r(4, 24, 20, 23), r(300, 257)
+        by_threads = []
+        for threads in (1, 2):
+            fastbp.set_num_threads(threads)
+            by_threads.append(fastbp.conv2d_backward(gy, x, w, padding=1) + (fastbp.matmul(a, a.T),))
+        assert all(np.array_equal(g1, g2) for g1, g2 in zip(*by_threads)), "thread count changed bits"
+    print("OK")
+""")
+
+
+def _run_python(code, *args, capability):
+    env = dict(os.environ, FASTBP_CPU_CAPABILITY=capability)
+    # run outside the source tree so that the installed package (with _core) is imported
+    return subprocess.run([sys.executable, "-c", code, *args], env=env, cwd=os.path.dirname(sys.executable),
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_cpu_capability_reports_a_supported_path():
+    supported = list(fastbp._core.supported_capabilities())
+    assert "ref" in supported and set(supported) <= set(ALL_CAPABILITIES)
+    assert fastbp.cpu_capability() in supported
+
+
+@pytest.mark.parametrize("capability", ALL_CAPABILITIES)
+def test_every_supported_cpu_path(capability):
+    if capability not in fastbp._core.supported_capabilities():
+        pytest.skip(f"{capability} is not supported on this CPU")
+    result = _run_python(CAPABILITY_SCRIPT, capability, capability=capability)
+    assert result.returncode == 0 and "OK" in result.stdout, result.stderr[-3000:]
+
+
+FAILED_IMPORT_SCRIPT = textwrap.dedent("""
+    try:
+        import fastbp
+    except (ValueError, RuntimeError) as error:
+        print(type(error).__name__, error)
+        raise SystemExit(0 if "FASTBP_CPU_CAPABILITY" in str(error) else 2)
+    raise SystemExit(1)
+""")
+
+
+def test_unknown_cpu_capability_fails_import():
+    result = _run_python(FAILED_IMPORT_SCRIPT, capability="sse9000")
+    assert result.returncode == 0, (result.returncode, result.stdout, result.stderr[-3000:])
+
+
+def test_unsupported_cpu_capability_fails_import():
+    unsupported = [c for c in ALL_CAPABILITIES if c not in fastbp._core.supported_capabilities()]
+    if not unsupported:
+        pytest.skip("this CPU supports every capability")
+    result = _run_python(FAILED_IMPORT_SCRIPT, capability=unsupported[0])
+    assert result.returncode == 0, (result.returncode, result.stdout, result.stderr[-3000:])
+
+
+# ---------------------------------------------------------------------------------------------
+# agreement with torch (float64, autograd gradients)
+
+def _torch():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return pytest.importorskip("torch")
+
+
+TORCH_CONV2D = [  # (x shape, weight shape, stride, padding, dilation, groups)
+    ((2, 4, 9, 8), (6, 4, 3, 3), 1, 1, 1, 1),
+    ((2, 6, 11, 10), (9, 2, 2, 4), (2, 1), (1, 2), (1, 2), 3),
+    ((1, 4, 8, 8), (4, 2, 2, 2), 1, "same", 1, 2),
+    ((3, 3, 7, 9), (5, 3, 4, 3), 1, "same", 2, 1),
+    ((2, 4, 6, 6), (4, 1, 3, 3), 2, "valid", 1, 4),
+]
+TORCH_CONV1D = [
+    ((2, 4, 17), (6, 4, 3), 1, 1, 1, 1),
+    ((2, 6, 20), (9, 2, 4), 2, 3, 2, 3),
+    ((3, 4, 12), (4, 2, 4), 1, "same", 1, 2),
+    ((1, 3, 15), (5, 3, 2), 1, "same", 3, 1),
+]
+
+
+def _compare_conv_with_torch(ours, ours_backward, theirs, x_shape, w_shape, geometry):
+    torch = _torch()
+    rng = np.random.default_rng(zlib.crc32(repr((x_shape, w_shape, geometry)).encode()))
+    x, w, b = randn(rng, x_shape), randn(rng, w_shape), randn(rng, w_shape[:1])
+    xt, wt, bt = (torch.tensor(v, requires_grad=True) for v in (x, w, b))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch warns about 'same' with even kernels
+        yt = theirs(xt, wt, bt, **geometry)
+        gy = randn(rng, tuple(yt.shape))
+        yt.backward(torch.tensor(gy))
+    np.testing.assert_allclose(ours(x, w, b, **geometry), yt.detach().numpy(), rtol=1e-9, atol=1e-9)
+    for got, want in zip(ours_backward(gy, x, w, **geometry), (xt.grad, wt.grad, bt.grad)):
+        np.testing.assert_allclose(got, want.numpy(), rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("x_shape,w_shape,stride,padding,dilation,groups", TORCH_CONV2D,
+                         ids=[f"{_id(c[0])}-{_id(c[1])}" for c in TORCH_CONV2D])
+def test_conv2d_matches_torch(x_shape, w_shape, stride, padding, dilation, groups):
+    torch = _torch()
+    _compare_conv_with_torch(fastbp.conv2d, fastbp.conv2d_backward, torch.nn.functional.conv2d, x_shape,
+                             w_shape, dict(stride=stride, padding=padding, dilation=dilation, groups=groups))
+
+
+@pytest.mark.parametrize("x_shape,w_shape,stride,padding,dilation,groups", TORCH_CONV1D,
+                         ids=[f"{_id(c[0])}-{_id(c[1])}" for c in TORCH_CONV1D])
+def test_conv1d_matches_torch(x_shape, w_shape, stride, padding, dilation, groups):
+    torch = _torch()
+    _compare_conv_with_torch(fastbp.conv1d, fastbp.conv1d_backward, torch.nn.functional.conv1d, x_shape,
+                             w_shape, dict(stride=stride, padding=padding, dilation=dilation, groups=groups))
+
+
+@pytest.mark.parametrize("x_shape", [(5, 7), (2, 3, 7), (7,)], ids=_id)
+def test_linear_matches_torch(x_shape):
+    torch = _torch()
+    rng = np.random.default_rng(len(x_shape))
+    x, w, b = randn(rng, x_shape), randn(rng, (4, 7)), randn(rng, (4,))
+    xt, wt, bt = (torch.tensor(v, requires_grad=True) for v in (x, w, b))
+    yt = torch.nn.functional.linear(xt, wt, bt)
+    gy = randn(rng, tuple(yt.shape))
+    yt.backward(torch.tensor(gy))
+    np.testing.assert_allclose(fastbp.linear(x, w, b), yt.detach().numpy(), rtol=1e-9, atol=1e-9)
+    for got, want in zip(fastbp.linear_backward(gy, x, w), (xt.grad, wt.grad, bt.grad)):
+        np.testing.assert_allclose(got, want.numpy(), rtol=1e-9, atol=1e-9)
