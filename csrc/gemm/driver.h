@@ -31,6 +31,19 @@ void scale_matrix(int64_t M, int64_t N, T beta, T* C, int64_t ldc) {
   }
 }
 
+// How many k steps to pack across a whole B block before moving on (whole depth by default).
+// A packer whose lanes are contiguous in memory says so with `pack_depth()`: packing a few k
+// steps of every sliver reads a few long row segments, which the hardware prefetcher follows,
+// instead of hundreds of short ones per sliver, which it does not.
+template <class P>
+auto pack_depth_hint(const P& p, int) -> decltype(int64_t(p.pack_depth())) {
+  return p.pack_depth();
+}
+template <class P>
+int64_t pack_depth_hint(const P&, long) {
+  return 0;
+}
+
 template <typename T, class PackA, class PackB>
 void gemm_driver(int64_t M, int64_t N, int64_t K, T alpha, const PackA& pack_a,
                  const PackB& pack_b, T beta, T* C, int64_t ldc, int nt) {
@@ -50,6 +63,8 @@ void gemm_driver(int64_t M, int64_t N, int64_t K, T alpha, const PackA& pack_a,
   AlignedBuffer<T> a_panel(MC * KC);
   AlignedBuffer<T> b_blocks(static_cast<int64_t>(nt) * NC * KC);
   const int64_t n_jb = ceil_div(N, NC);
+  const int64_t b_hint = pack_depth_hint(pack_b, 0);
+  const int64_t b_depth = b_hint > 0 ? b_hint : KC;
 
   // loop over k, KC at a time: one pass adds this depth slice into all of C
   for (int64_t pc = 0; pc < K; pc += KC) {
@@ -66,7 +81,7 @@ void gemm_driver(int64_t M, int64_t N, int64_t K, T alpha, const PackA& pack_a,
       // macro-tiles: (block of NC columns) x (chunk of A slivers), handed out dynamically;
       // split rows only as far as needed to give every thread work
       const int64_t want = std::max<int64_t>(1, ceil_div(4 * nt, n_jb));
-      const int64_t per_chunk = std::max<int64_t>(4, ceil_div(n_as, want));
+      const int64_t per_chunk = ceil_div(n_as, want);
       const int64_t n_ich = ceil_div(n_as, per_chunk);
       std::vector<int64_t> held(nt, -1);  // which column block each thread's B buffer holds
       parallel_for(n_jb * n_ich, nt, [&](int64_t t, int tid) {
@@ -75,9 +90,10 @@ void gemm_driver(int64_t M, int64_t N, int64_t K, T alpha, const PackA& pack_a,
         T* bp = b_blocks.data() + tid * NC * KC;
         // loop over columns of B, NC at a time: pack the B block into this thread's buffer
         if (held[tid] != jb) {
-          for (int64_t s = 0; s < n_bs; ++s)
-            pack_b.pack(jc + s * NR, std::min<int64_t>(NR, nc - s * NR), pc, kc, NR,
-                        bp + s * NR * kc);
+          for (int64_t q = 0; q < kc; q += b_depth)
+            for (int64_t s = 0; s < n_bs; ++s)
+              pack_b.pack(jc + s * NR, std::min<int64_t>(NR, nc - s * NR), pc + q,
+                          std::min<int64_t>(b_depth, kc - q), NR, bp + s * NR * kc + q * NR);
           held[tid] = jb;
         }
         // loop over A slivers (MR rows; the sliver stays in L1), then B slivers (NR columns)

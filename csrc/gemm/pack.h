@@ -2,9 +2,66 @@
 // (kc steps of `width` lanes, zero-padded). A "lane" is a row of A or a column of B.
 #pragma once
 #include <cstdint>
-#include <cstring>
+
+#if defined(__SSE2__) || defined(_M_X64)
+#include <emmintrin.h>
+#define FASTBP_PACK_SSE2 1
+#endif
 
 namespace fastbp {
+
+// Zeroes lanes [lanes, width) of a packed sliver of kc steps: edge slivers are padded to full width.
+template <typename T>
+inline void zero_lanes(int64_t lanes, int64_t kc, int width, T* dst) {
+  if (lanes >= width) return;
+  for (int64_t q = 0; q < kc; ++q)
+    for (int64_t l = lanes; l < width; ++l) dst[q * width + l] = T(0);
+}
+namespace pack_detail {
+
+// dst[0..n) = src[0..n). An explicit loop: memcpy's call and dispatch cost more than the copy
+// for rows of 16..32 values.
+template <typename T>
+inline void copy_row(const T* src, int64_t n, T* dst) {
+  int64_t l = 0;
+#ifdef FASTBP_PACK_SSE2
+  constexpr int64_t V = 16 / sizeof(T);
+  const char* s = reinterpret_cast<const char*>(src);
+  char* d = reinterpret_cast<char*>(dst);
+  for (; l + 2 * V <= n; l += 2 * V) {
+    __m128i x0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + l * sizeof(T)));
+    __m128i x1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + l * sizeof(T) + 16));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(d + l * sizeof(T)), x0);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(d + l * sizeof(T) + 16), x1);
+  }
+#endif
+  for (; l < n; ++l) dst[l] = src[l];
+}
+
+#ifdef FASTBP_PACK_SSE2
+// Transposes a 4x4 (float) or 2x2 (double) block: rows at src + r*ls, written as rows of dst
+// at dst + q*width. Returns the block edge, or 0 when T has no SIMD transpose here.
+inline int transpose_block(const float* src, int64_t ls, float* dst, int width) {
+  __m128 r0 = _mm_loadu_ps(src), r1 = _mm_loadu_ps(src + ls);
+  __m128 r2 = _mm_loadu_ps(src + 2 * ls), r3 = _mm_loadu_ps(src + 3 * ls);
+  _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+  _mm_storeu_ps(dst, r0);
+  _mm_storeu_ps(dst + width, r1);
+  _mm_storeu_ps(dst + 2 * width, r2);
+  _mm_storeu_ps(dst + 3 * width, r3);
+  return 4;
+}
+inline int transpose_block(const double* src, int64_t ls, double* dst, int width) {
+  __m128d r0 = _mm_loadu_pd(src), r1 = _mm_loadu_pd(src + ls);
+  _mm_storeu_pd(dst, _mm_unpacklo_pd(r0, r1));
+  _mm_storeu_pd(dst + width, _mm_unpackhi_pd(r0, r1));
+  return 2;
+}
+constexpr int transpose_edge(float*) { return 4; }
+constexpr int transpose_edge(double*) { return 2; }
+#endif
+
+}  // namespace pack_detail
 
 // An operand in memory: element (lane, k) sits at p[lane*lane_stride + k*k_stride]. Any strides,
 // negative included, so transposes and numpy views need no copy.
@@ -13,16 +70,33 @@ struct StridedPacker {
   const T* p;
   int64_t lane_stride, k_stride;
 
+  // k steps to pack per pass over a block of slivers (driver.h); 0 = the whole depth
+  int64_t pack_depth() const { return lane_stride == 1 ? 16 : 0; }
+
   void pack(int64_t lane0, int64_t lanes, int64_t k0, int64_t kc, int width, T* dst) const {
     const T* src = p + lane0 * lane_stride + k0 * k_stride;
-    if (lane_stride == 1) {
+    if (lane_stride == 1) {  // each k step is a contiguous run of lanes
       for (int64_t q = 0; q < kc; ++q) {
-        std::memcpy(dst + q * width, src + q * k_stride, sizeof(T) * lanes);
+        pack_detail::copy_row(src + q * k_stride, lanes, dst + q * width);
         for (int l = static_cast<int>(lanes); l < width; ++l) dst[q * width + l] = T(0);
       }
       return;
     }
-    for (int64_t l = 0; l < lanes; ++l) {
+    int64_t l0 = 0;
+#ifdef FASTBP_PACK_SSE2
+    if (k_stride == 1) {  // each lane is contiguous in k: transpose small square blocks
+      constexpr int E = pack_detail::transpose_edge(static_cast<T*>(nullptr));
+      const int64_t kq = kc / E * E;
+      for (; l0 + E <= lanes; l0 += E) {
+        const T* s = src + l0 * lane_stride;
+        for (int64_t q = 0; q < kq; q += E)
+          pack_detail::transpose_block(s + q, lane_stride, dst + q * width + l0, width);
+        for (int64_t q = kq; q < kc; ++q)
+          for (int e = 0; e < E; ++e) dst[q * width + l0 + e] = s[e * lane_stride + q];
+      }
+    }
+#endif
+    for (int64_t l = l0; l < lanes; ++l) {
       const T* s = src + l * lane_stride;
       for (int64_t q = 0; q < kc; ++q) dst[q * width + l] = s[q * k_stride];
     }

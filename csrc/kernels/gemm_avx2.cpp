@@ -46,13 +46,14 @@ struct Ymm<double> {
   static void maskstore(double* p, __m256i k, V v) { _mm256_maskstore_pd(p, k, v); }
 };
 
-// MR rows x NV vectors of C. Full unrolling keeps acc[][] in registers.
-template <typename T, int MR, int NV>
+// MR rows x NV vectors of C; packed B has BV vectors per k step (NV < BV: a narrow right-edge
+// tile computes only the vectors it stores). Full unrolling keeps acc[][] in registers.
+template <typename T, int MR, int NV, int BV = NV>
 inline void ymm_ukernel(int64_t kc, const T* __restrict a, const T* __restrict b,
                         T* __restrict c, int64_t ldc, int64_t m, int64_t n, T alpha, T beta) {
   using Y = Ymm<T>;
   using V = typename Y::V;
-  constexpr int L = Y::L, NR = NV * L;
+  constexpr int L = Y::L, NR = BV * L;
   V acc[MR][NV];
 #pragma GCC unroll 16
   for (int i = 0; i < MR; ++i)
@@ -101,16 +102,22 @@ inline void ymm_ukernel(int64_t kc, const T* __restrict a, const T* __restrict b
 
 namespace fastbp::kernels::avx2 {
 
-static_assert(SNR % 8 == 0 && DNR % 4 == 0, "avx2 NR must be whole vectors");
+static_assert(SNR == 16 && DNR == 8, "avx2 kernels are two vectors wide");
 
 void sgemm_avx2(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int64_t m,
                 int64_t n, float alpha, float beta) {
-  ymm_ukernel<float, SMR, SNR / 8>(kc, a, b, c, ldc, m, n, alpha, beta);
+  if (n <= 8)
+    ymm_ukernel<float, SMR, 1, SNR / 8>(kc, a, b, c, ldc, m, n, alpha, beta);
+  else
+    ymm_ukernel<float, SMR, SNR / 8>(kc, a, b, c, ldc, m, n, alpha, beta);
 }
 
 void dgemm_avx2(int64_t kc, const double* a, const double* b, double* c, int64_t ldc, int64_t m,
                 int64_t n, double alpha, double beta) {
-  ymm_ukernel<double, DMR, DNR / 4>(kc, a, b, c, ldc, m, n, alpha, beta);
+  if (n <= 4)
+    ymm_ukernel<double, DMR, 1, DNR / 4>(kc, a, b, c, ldc, m, n, alpha, beta);
+  else
+    ymm_ukernel<double, DMR, DNR / 4>(kc, a, b, c, ldc, m, n, alpha, beta);
 }
 
 }  // namespace fastbp::kernels::avx2

@@ -50,13 +50,14 @@ inline __mmask16 lane_mask(int64_t n) {
   return static_cast<__mmask16>((1u << n) - 1);
 }
 
-// MR rows x NV vectors of C. Full unrolling keeps acc[][] in registers.
-template <typename T, int MR, int NV>
+// MR rows x NV vectors of C; packed B has BV vectors per k step (NV < BV: a narrow right-edge
+// tile computes only the vectors it stores). Full unrolling keeps acc[][] in registers.
+template <typename T, int MR, int NV, int BV = NV>
 inline void zmm_ukernel(int64_t kc, const T* __restrict a, const T* __restrict b,
                         T* __restrict c, int64_t ldc, int64_t m, int64_t n, T alpha, T beta) {
   using Z = Zmm<T>;
   using V = typename Z::V;
-  constexpr int L = Z::L, NR = NV * L;
+  constexpr int L = Z::L, NR = BV * L;
   V acc[MR][NV];
 #pragma GCC unroll 32
   for (int i = 0; i < MR; ++i)
@@ -89,7 +90,6 @@ inline void zmm_ukernel(int64_t kc, const T* __restrict a, const T* __restrict b
 #pragma GCC unroll 4
   for (int v = 0; v < NV; ++v) mask[v] = lane_mask<L>(n - v * L);
   const V va = Z::set1(alpha), vb = Z::set1(beta);
-  (void)NR;
 #pragma GCC unroll 32
   for (int i = 0; i < MR; ++i) {
     if (i >= m) break;
@@ -110,16 +110,22 @@ inline void zmm_ukernel(int64_t kc, const T* __restrict a, const T* __restrict b
 
 namespace fastbp::kernels::avx512 {
 
-static_assert(SNR % 16 == 0 && DNR % 8 == 0, "avx512 NR must be whole vectors");
+static_assert(SNR == 32 && DNR == 16, "avx512 kernels are two vectors wide");
 
 void sgemm_avx512(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int64_t m,
                   int64_t n, float alpha, float beta) {
-  zmm_ukernel<float, SMR, SNR / 16>(kc, a, b, c, ldc, m, n, alpha, beta);
+  if (n <= 16)
+    zmm_ukernel<float, SMR, 1, SNR / 16>(kc, a, b, c, ldc, m, n, alpha, beta);
+  else
+    zmm_ukernel<float, SMR, SNR / 16>(kc, a, b, c, ldc, m, n, alpha, beta);
 }
 
 void dgemm_avx512(int64_t kc, const double* a, const double* b, double* c, int64_t ldc,
                   int64_t m, int64_t n, double alpha, double beta) {
-  zmm_ukernel<double, DMR, DNR / 8>(kc, a, b, c, ldc, m, n, alpha, beta);
+  if (n <= 8)
+    zmm_ukernel<double, DMR, 1, DNR / 8>(kc, a, b, c, ldc, m, n, alpha, beta);
+  else
+    zmm_ukernel<double, DMR, DNR / 8>(kc, a, b, c, ldc, m, n, alpha, beta);
 }
 
 }  // namespace fastbp::kernels::avx512
