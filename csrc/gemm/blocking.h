@@ -10,9 +10,9 @@ namespace fastbp {
 template <typename T>
 struct GemmBlocking {
   int mr, nr;      // micro-tile: rows of A / columns of B per kernel call
-  int64_t mc;      // rows of A packed at once (the shared A panel)
+  int64_t mc;      // rows of C per task at most (the task packs mc x kc of A)
   int64_t kc;      // depth of one packed panel; the A sliver (mr x kc) stays in L1
-  int64_t nc;      // columns of B packed at once per thread; the B block (kc x nc) stays in L2
+  int64_t nc;      // columns of C per task at most; its B block (kc x nc) stays in L2
   kernels::gemm_ukernel<T> kernel;
 };
 

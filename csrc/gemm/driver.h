@@ -44,6 +44,9 @@ int64_t pack_depth_hint(const P&, long) {
   return 0;
 }
 
+// C is cut into tiles of MB x NB; one task computes one tile over all of k, packing its own
+// A rows and B columns slice by slice. Tasks are handed out dynamically and never wait for each
+// other: on shared vCPUs a barrier costs a whole time slice whenever one thread is descheduled.
 template <typename T, class PackA, class PackB>
 void gemm_driver(int64_t M, int64_t N, int64_t K, T alpha, const PackA& pack_a,
                  const PackB& pack_b, T beta, T* C, int64_t ldc, int nt) {
@@ -55,59 +58,58 @@ void gemm_driver(int64_t M, int64_t N, int64_t K, T alpha, const PackA& pack_a,
   const GemmBlocking<T>& bk = gemm_blocking<T>(active_capability());
   const int MR = bk.mr, NR = bk.nr;
   const int64_t KC = std::min(bk.kc, K);
-  const int64_t MC = round_up(std::min(bk.mc, M), MR);
-  const int64_t NC = round_up(std::min(bk.nc, N), NR);
   if (2.0 * M * N * K < kGemmMinParallelFlops) nt = 1;
   nt = std::max(nt, 1);
 
-  AlignedBuffer<T> a_panel(MC * KC);
-  AlignedBuffer<T> b_blocks(static_cast<int64_t>(nt) * NC * KC);
-  const int64_t n_jb = ceil_div(N, NC);
+  // tile size: the table's blocks, halved (the larger side first) until every thread has work
+  int64_t MB = round_up(std::min(bk.mc, M), MR), NB = round_up(std::min(bk.nc, N), NR);
+  auto tiles = [&] { return ceil_div(M, MB) * ceil_div(N, NB); };
+  while (nt > 1 && tiles() < 4 * nt) {
+    if (MB >= NB && MB > 4 * MR) MB = round_up(MB / 2, MR);
+    else if (NB > 2 * NR) NB = round_up(NB / 2, NR);
+    else if (MB > MR) MB = round_up(MB / 2, MR);
+    else break;
+  }
+  const int64_t n_ib = ceil_div(M, MB), n_jb = ceil_div(N, NB);
+  // each thread's A then B buffer, both starting on 64-byte boundaries (the kernels' aligned loads)
+  const int64_t a_size = round_up(MB * KC, 64), per_thread = a_size + round_up(NB * KC, 64);
+  AlignedBuffer<T> buffers(static_cast<int64_t>(std::min<int64_t>(nt, n_ib * n_jb)) * per_thread);
   const int64_t b_hint = pack_depth_hint(pack_b, 0);
   const int64_t b_depth = b_hint > 0 ? b_hint : KC;
+  // With a single k slice a thread keeps its packed B block for the next tile of the same column.
+  std::vector<int64_t> held(nt, -1);
 
-  // loop over k, KC at a time: one pass adds this depth slice into all of C
-  for (int64_t pc = 0; pc < K; pc += KC) {
-    const int64_t kc = std::min(KC, K - pc);
-    const T beta_pc = pc == 0 ? beta : T(1);
-    // loop over rows of A, MC at a time: pack the A panel (shared by all threads)
-    for (int64_t ic = 0; ic < M; ic += MC) {
-      const int64_t mc = std::min(MC, M - ic);
-      const int64_t n_as = ceil_div(mc, MR);
-      T* ap = a_panel.data();
-      parallel_for(n_as, nt, [&](int64_t s, int) {
-        pack_a.pack(ic + s * MR, std::min<int64_t>(MR, mc - s * MR), pc, kc, MR, ap + s * MR * kc);
-      });
-      // macro-tiles: (block of NC columns) x (chunk of A slivers), handed out dynamically;
-      // split rows only as far as needed to give every thread work
-      const int64_t want = std::max<int64_t>(1, ceil_div(4 * nt, n_jb));
-      const int64_t per_chunk = ceil_div(n_as, want);
-      const int64_t n_ich = ceil_div(n_as, per_chunk);
-      std::vector<int64_t> held(nt, -1);  // which column block each thread's B buffer holds
-      parallel_for(n_jb * n_ich, nt, [&](int64_t t, int tid) {
-        const int64_t jb = t / n_ich, ich = t % n_ich;
-        const int64_t jc = jb * NC, nc = std::min(NC, N - jc), n_bs = ceil_div(nc, NR);
-        T* bp = b_blocks.data() + tid * NC * KC;
-        // loop over columns of B, NC at a time: pack the B block into this thread's buffer
-        if (held[tid] != jb) {
-          for (int64_t q = 0; q < kc; q += b_depth)
-            for (int64_t s = 0; s < n_bs; ++s)
-              pack_b.pack(jc + s * NR, std::min<int64_t>(NR, nc - s * NR), pc + q,
-                          std::min<int64_t>(b_depth, kc - q), NR, bp + s * NR * kc + q * NR);
-          held[tid] = jb;
-        }
-        // loop over A slivers (MR rows; the sliver stays in L1), then B slivers (NR columns)
-        const int64_t s_end = std::min(n_as, (ich + 1) * per_chunk);
-        for (int64_t s = ich * per_chunk; s < s_end; ++s) {
-          const int64_t i = ic + s * MR, m = std::min<int64_t>(MR, M - i);
-          const T* a = ap + s * MR * kc;
-          for (int64_t bs = 0; bs < n_bs; ++bs)
-            bk.kernel(kc, a, bp + bs * NR * kc, C + i * ldc + jc + bs * NR, ldc, m,
-                      std::min<int64_t>(NR, nc - bs * NR), alpha, beta_pc);
-        }
-      });
+  // tiles column-block major, so consecutive tasks share the B block
+  parallel_for(n_ib * n_jb, nt, [&](int64_t t, int tid) {
+    const int64_t jb = t / n_ib, ib = t % n_ib;
+    const int64_t ic = ib * MB, mb = std::min(MB, M - ic), n_as = ceil_div(mb, MR);
+    const int64_t jc = jb * NB, nb = std::min(NB, N - jc), n_bs = ceil_div(nb, NR);
+    T* ap = buffers.data() + tid * per_thread;
+    T* bp = ap + a_size;
+    // loop over k, KC at a time: pack this tile's A rows and B columns, then add into C
+    for (int64_t pc = 0; pc < K; pc += KC) {
+      const int64_t kc = std::min(KC, K - pc);
+      const T beta_pc = pc == 0 ? beta : T(1);
+      if (!(K == kc && held[tid] == jb)) {
+        for (int64_t q = 0; q < kc; q += b_depth)
+          for (int64_t s = 0; s < n_bs; ++s)
+            pack_b.pack(jc + s * NR, std::min<int64_t>(NR, nb - s * NR), pc + q,
+                        std::min<int64_t>(b_depth, kc - q), NR, bp + s * NR * kc + q * NR);
+        held[tid] = K == kc ? jb : -1;
+      }
+      for (int64_t s = 0; s < n_as; ++s)
+        pack_a.pack(ic + s * MR, std::min<int64_t>(MR, mb - s * MR), pc, kc, MR, ap + s * MR * kc);
+      // loop over A slivers (MR rows; the sliver stays in L1), then B slivers (NR columns, the
+      // B block stays in L2)
+      for (int64_t s = 0; s < n_as; ++s) {
+        const int64_t i = ic + s * MR, m = std::min<int64_t>(MR, M - i);
+        const T* a = ap + s * MR * kc;
+        for (int64_t bs = 0; bs < n_bs; ++bs)
+          bk.kernel(kc, a, bp + bs * NR * kc, C + i * ldc + jc + bs * NR, ldc, m,
+                    std::min<int64_t>(NR, nb - bs * NR), alpha, beta_pc);
+      }
     }
-  }
+  });
 }
 
 }  // namespace fastbp
