@@ -1,6 +1,7 @@
 #include "conv.h"
 
 #include <algorithm>
+#include <vector>
 
 #include "aligned_buffer.h"
 #include "gemm/driver.h"
@@ -58,24 +59,19 @@ template <typename T>
 struct ColPacker {
   const ConvGeometry& g;
   const T* x;  // first image, first channel of the group
-  int64_t x_image, P;
+  int64_t x_image;
   bool pixels_are_lanes;
 
-  void gather(int64_t row, int64_t pix, int64_t count, T* out, int64_t stride) const {
-    while (count > 0) {
-      const int64_t b = pix / P, q = pix % P, n = std::min(count, P - q);
-      im2col_segment(g, x + b * x_image, row, q, n, out, stride);
-      out += n * stride;
-      pix += n;
-      count -= n;
-    }
-  }
-
   void pack(int64_t lane0, int64_t lanes, int64_t k0, int64_t kc, int width, T* dst) const {
+    thread_local std::vector<PixelRun> runs;
     if (pixels_are_lanes) {
-      for (int64_t q = 0; q < kc; ++q) gather(k0 + q, lane0, lanes, dst + q * width, 1);
+      runs.resize(lanes);
+      const int64_t n = make_pixel_runs(g, lane0, lanes, runs.data());
+      im2col_rows(g, x, x_image, runs.data(), n, k0, kc, dst, width, 1);
     } else {
-      for (int64_t l = 0; l < lanes; ++l) gather(lane0 + l, k0, kc, dst + l, width);
+      runs.resize(kc);
+      const int64_t n = make_pixel_runs(g, k0, kc, runs.data());
+      im2col_rows(g, x, x_image, runs.data(), n, lane0, lanes, dst, 1, width);
     }
     zero_lanes(lanes, kc, width, dst);
   }
@@ -140,7 +136,7 @@ void conv2d_forward(const ConvParams& p, const T* x, const T* w, const T* bias, 
     const T* xg = x + n0 * s.x_image + g * s.Cg * p.H * p.W;
     T* c = tmp.data() + tid * s.Og * nb * s.P;
     gemm_driver<T>(s.Og, count * s.P, s.KK, T(1), StridedPacker<T>{w + g * s.Og * s.KK, s.KK, 1},
-                   ColPacker<T>{s.geom, xg, s.x_image, s.P, true}, T(0), c, count * s.P, th.inner);
+                   ColPacker<T>{s.geom, xg, s.x_image, true}, T(0), c, count * s.P, th.inner);
     store_images(c, count, s.Og, s.P, s.y_image, bias ? bias + g * s.Og : nullptr,
                  y + n0 * s.y_image + g * s.Og * s.P);
   });
@@ -175,7 +171,7 @@ static void conv2d_backward_weight(const ConvParams& p, const GroupShape& s, con
   parallel_for(p.groups, th.outer, [&](int64_t g, int) {
     gemm_driver<T>(s.Og, s.KK, p.N * s.P, T(1),
                    DyPacker<T>{dy + g * s.Og * s.P, s.y_image, s.P, false},
-                   ColPacker<T>{s.geom, x + g * s.Cg * p.H * p.W, s.x_image, s.P, false}, T(0),
+                   ColPacker<T>{s.geom, x + g * s.Cg * p.H * p.W, s.x_image, false}, T(0),
                    dw + g * s.Og * s.KK, s.KK, th.inner);
   });
 }

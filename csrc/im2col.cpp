@@ -18,35 +18,60 @@ inline void valid_range(int64_t Wo, int64_t W, int64_t s, int64_t off, int64_t& 
 
 }  // namespace
 
-template <typename T>
-void im2col_segment(const ConvGeometry& g, const T* x, int64_t row, int64_t pix, int64_t count,
-                    T* out, int64_t out_stride) {
-  const int64_t kj = row % g.kw, ki = (row / g.kw) % g.kh, c = row / (g.kw * g.kh);
-  const int64_t off_w = kj * g.dw - g.pw;
-  int64_t lo, hi;
-  valid_range(g.Wo, g.W, g.sw, off_w, lo, hi);
-  const T* plane = x + c * g.H * g.W;
-  int64_t oh = pix / g.Wo, ow = pix % g.Wo;
-  while (count > 0) {
-    const int64_t n = std::min(count, g.Wo - ow);  // this output row: ow .. ow+n
-    const int64_t ih = oh * g.sh - g.ph + ki * g.dh;
-    if (ih < 0 || ih >= g.H) {
-      for (int64_t i = 0; i < n; ++i) out[i * out_stride] = T(0);
-    } else {
-      const T* src = plane + ih * g.W;
-      const int64_t a = std::clamp(lo, ow, ow + n), b = std::clamp(hi, a, ow + n);
-      for (int64_t o = ow; o < a; ++o) out[(o - ow) * out_stride] = T(0);
-      if (out_stride == 1 && g.sw == 1) {
-        if (b > a) std::memcpy(out + (a - ow), src + a + off_w, sizeof(T) * (b - a));
-      } else {
-        for (int64_t o = a; o < b; ++o) out[(o - ow) * out_stride] = src[o * g.sw + off_w];
-      }
-      for (int64_t o = b; o < ow + n; ++o) out[(o - ow) * out_stride] = T(0);
-    }
-    out += n * out_stride;
-    count -= n;
+int64_t make_pixel_runs(const ConvGeometry& g, int64_t pix, int64_t count, PixelRun* runs) {
+  const int64_t P = g.Ho * g.Wo;
+  int64_t n = 0, out = 0;
+  int64_t image = pix / P, q = pix % P, oh = q / g.Wo, ow = q % g.Wo;
+  while (out < count) {
+    const int64_t len = std::min(count - out, g.Wo - ow);
+    runs[n++] = PixelRun{out, len, image, oh, ow};
+    out += len;
     ow = 0;
-    ++oh;
+    if (++oh == g.Ho) {
+      oh = 0;
+      ++image;
+    }
+  }
+  return n;
+}
+
+template <typename T>
+void im2col_rows(const ConvGeometry& g, const T* x, int64_t x_image, const PixelRun* runs,
+                 int64_t n_runs, int64_t row0, int64_t rows, T* dst, int64_t row_stride,
+                 int64_t pix_stride) {
+  int64_t kj = row0 % g.kw, ki = (row0 / g.kw) % g.kh, c = row0 / (g.kw * g.kh);
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t off_w = kj * g.dw - g.pw, off_h = ki * g.dh - g.ph;
+    int64_t lo, hi;
+    valid_range(g.Wo, g.W, g.sw, off_w, lo, hi);
+    const T* plane = x + c * g.H * g.W;
+    T* d = dst + r * row_stride;
+    for (int64_t k = 0; k < n_runs; ++k) {
+      const PixelRun& run = runs[k];
+      T* o = d + run.out * pix_stride;
+      const int64_t ih = run.oh * g.sh + off_h, end = run.ow + run.len;
+      if (ih < 0 || ih >= g.H) {
+        for (int64_t i = 0; i < run.len; ++i) o[i * pix_stride] = T(0);
+        continue;
+      }
+      const T* src = plane + run.image * x_image + ih * g.W + off_w;  // src[ow*sw] is the tap
+      const int64_t a = std::clamp(lo, run.ow, end), b = std::clamp(hi, a, end);
+      for (int64_t ow = run.ow; ow < a; ++ow) o[(ow - run.ow) * pix_stride] = T(0);
+      if (pix_stride == 1 && g.sw == 1) {
+        T* oo = o - run.ow;
+        for (int64_t ow = a; ow < b; ++ow) oo[ow] = src[ow];
+      } else {
+        for (int64_t ow = a; ow < b; ++ow) o[(ow - run.ow) * pix_stride] = src[ow * g.sw];
+      }
+      for (int64_t ow = b; ow < end; ++ow) o[(ow - run.ow) * pix_stride] = T(0);
+    }
+    if (++kj == g.kw) {
+      kj = 0;
+      if (++ki == g.kh) {
+        ki = 0;
+        ++c;
+      }
+    }
   }
 }
 
@@ -71,10 +96,10 @@ void col2im_2d(const ConvGeometry& g, const T* col, int64_t ld_col, T* x) {
   }
 }
 
-template void im2col_segment<float>(const ConvGeometry&, const float*, int64_t, int64_t, int64_t,
-                                    float*, int64_t);
-template void im2col_segment<double>(const ConvGeometry&, const double*, int64_t, int64_t, int64_t,
-                                     double*, int64_t);
+template void im2col_rows<float>(const ConvGeometry&, const float*, int64_t, const PixelRun*,
+                                 int64_t, int64_t, int64_t, float*, int64_t, int64_t);
+template void im2col_rows<double>(const ConvGeometry&, const double*, int64_t, const PixelRun*,
+                                  int64_t, int64_t, int64_t, double*, int64_t, int64_t);
 template void col2im_2d<float>(const ConvGeometry&, const float*, int64_t, float*);
 template void col2im_2d<double>(const ConvGeometry&, const double*, int64_t, double*);
 
