@@ -5,12 +5,15 @@ _core.init_dispatch()  # reads FASTBP_CPU_CAPABILITY; ValueError when it is unkn
 
 from .functional import (conv1d, conv1d_backward, conv2d, conv2d_backward, linear,
                          linear_backward, matmul)
+from .tensor import Tensor, no_grad
+from . import nn, optim
+from .nn.init import manual_seed
 
 __version__ = _core.__version__
 
 __all__ = [
     "conv1d", "conv1d_backward", "conv2d", "conv2d_backward", "linear", "linear_backward",
-    "matmul", "set_num_threads", "get_num_threads", "cpu_capability", "show_config",
+    "matmul", "Tensor", "no_grad", "nn", "optim", "manual_seed", "set_num_threads", "get_num_threads", "cpu_capability", "show_config",
     "__version__",
 ]
 
