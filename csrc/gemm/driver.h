@@ -44,7 +44,34 @@ int64_t pack_depth_hint(const P&, long) {
   return 0;
 }
 
-// C is cut into tiles of MB x NB; one task computes one tile over all of k, packing its own
+struct TileGrid {
+  int64_t n_ib, n_jb;
+};
+
+// Picks how many row and column runs to cut C into. Each tile repacks its own A rows and B
+// columns, so more tiles cost packing, while too few leave a thread idle. The estimate: the
+// busiest thread's tiles times (kernel time + packing time) per tile, in rough cycles.
+inline TileGrid choose_tiles(int64_t m_sl, int64_t n_sl, int64_t max_m_sl, int64_t max_n_sl,
+                             int MR, int NR, int64_t K, int nt) {
+  TileGrid best{ceil_div(m_sl, max_m_sl), ceil_div(n_sl, max_n_sl)};
+  if (nt <= 1) return best;
+  const double kFmaPerCycle = 32.0, kPackCycles = 1.5;
+  double best_cost = -1.0;
+  for (int64_t ni = best.n_ib; ni <= std::min<int64_t>(m_sl, best.n_ib + 4 * nt); ++ni) {
+    for (int64_t nj = best.n_jb; nj <= std::min<int64_t>(n_sl, best.n_jb + 4 * nt); ++nj) {
+      const double mb = double(ceil_div(m_sl, ni) * MR), nb = double(ceil_div(n_sl, nj) * NR);
+      const double tile = mb * nb * K / kFmaPerCycle + (mb + nb) * K * kPackCycles;
+      const double cost = double(ceil_div(ni * nj, nt)) * tile;
+      if (best_cost < 0 || cost < best_cost * 0.999) {
+        best_cost = cost;
+        best = {ni, nj};
+      }
+    }
+  }
+  return best;
+}
+
+// C is cut into tiles of whole slivers; one task computes one tile over all of k, packing its own
 // A rows and B columns slice by slice. Tasks are handed out dynamically and never wait for each
 // other: on shared vCPUs a barrier costs a whole time slice whenever one thread is descheduled.
 template <typename T, class PackA, class PackB>
@@ -61,16 +88,12 @@ void gemm_driver(int64_t M, int64_t N, int64_t K, T alpha, const PackA& pack_a,
   if (2.0 * M * N * K < kGemmMinParallelFlops) nt = 1;
   nt = std::max(nt, 1);
 
-  // tile size: the table's blocks, halved (the larger side first) until every thread has work
-  int64_t MB = round_up(std::min(bk.mc, M), MR), NB = round_up(std::min(bk.nc, N), NR);
-  auto tiles = [&] { return ceil_div(M, MB) * ceil_div(N, NB); };
-  while (nt > 1 && tiles() < 4 * nt) {
-    if (MB >= NB && MB > 4 * MR) MB = round_up(MB / 2, MR);
-    else if (NB > 2 * NR) NB = round_up(NB / 2, NR);
-    else if (MB > MR) MB = round_up(MB / 2, MR);
-    else break;
-  }
-  const int64_t n_ib = ceil_div(M, MB), n_jb = ceil_div(N, NB);
+  // tiles: rows and columns cut into n_ib x n_jb nearly equal runs of whole slivers
+  const int64_t m_sl = ceil_div(M, MR), n_sl = ceil_div(N, NR);
+  const TileGrid grid = choose_tiles(m_sl, n_sl, std::max<int64_t>(1, bk.mc / MR),
+                                     std::max<int64_t>(1, bk.nc / NR), MR, NR, K, nt);
+  const int64_t n_ib = grid.n_ib, n_jb = grid.n_jb;
+  const int64_t MB = ceil_div(m_sl, n_ib) * MR, NB = ceil_div(n_sl, n_jb) * NR;
   // each thread's A then B buffer, both starting on 64-byte boundaries (the kernels' aligned loads)
   const int64_t a_size = round_up(MB * KC, 64), per_thread = a_size + round_up(NB * KC, 64);
   AlignedBuffer<T> buffers(static_cast<int64_t>(std::min<int64_t>(nt, n_ib * n_jb)) * per_thread);
@@ -82,8 +105,10 @@ void gemm_driver(int64_t M, int64_t N, int64_t K, T alpha, const PackA& pack_a,
   // tiles column-block major, so consecutive tasks share the B block
   parallel_for(n_ib * n_jb, nt, [&](int64_t t, int tid) {
     const int64_t jb = t / n_ib, ib = t % n_ib;
-    const int64_t ic = ib * MB, mb = std::min(MB, M - ic), n_as = ceil_div(mb, MR);
-    const int64_t jc = jb * NB, nb = std::min(NB, N - jc), n_bs = ceil_div(nb, NR);
+    const int64_t s0 = m_sl * ib / n_ib, s1 = m_sl * (ib + 1) / n_ib;  // A slivers of this tile
+    const int64_t r0 = n_sl * jb / n_jb, r1 = n_sl * (jb + 1) / n_jb;  // B slivers
+    const int64_t ic = s0 * MR, mb = std::min(s1 * MR, M) - ic, n_as = s1 - s0;
+    const int64_t jc = r0 * NR, nb = std::min(r1 * NR, N) - jc, n_bs = r1 - r0;
     T* ap = buffers.data() + tid * per_thread;
     T* bp = ap + a_size;
     // loop over k, KC at a time: pack this tile's A rows and B columns, then add into C
