@@ -1,0 +1,118 @@
+"""fastbp.matmul (the packed GEMM) on every CPU path this host supports.
+
+Sizes sit around and between the micro-tile multiples of every path (4/6/12 rows, 8/16/32
+columns) and the block sizes, so edge slivers, edge tiles and several k slices are all exercised.
+"""
+import itertools
+
+import numpy as np
+import pytest
+
+import fastbp
+from fastbp import _core
+
+CAPABILITIES = list(_core.supported_capabilities())
+DTYPES = [np.float32, np.float64]
+EDGE_SIZES = [1, 2, 5, 11, 12, 13, 17, 31, 32, 33, 47, 95, 97, 127, 191, 255, 257, 300]
+
+
+@pytest.fixture(params=CAPABILITIES)
+def capability(request):
+    before = _core.cpu_capability()
+    _core.set_cpu_capability(request.param)
+    yield request.param
+    _core.set_cpu_capability(before)
+
+
+def expected(a, b, trans_a, trans_b, alpha, beta, c):
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    r = alpha * ((a64.T if trans_a else a64) @ (b64.T if trans_b else b64))
+    return r if c is None else r + beta * c.astype(np.float64)
+
+
+def assert_close(got, want, k, dtype):
+    tol = (2e-6 if dtype == np.float32 else 1e-14) * max(k, 1) ** 0.5 * 8
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol * max(np.abs(want).max(initial=0), 1))
+
+
+def operands(rng, m, n, k, trans_a, trans_b, dtype):
+    a = rng.standard_normal((k, m) if trans_a else (m, k)).astype(dtype)
+    b = rng.standard_normal((n, k) if trans_b else (k, n)).astype(dtype)
+    return a, b
+
+
+def size_triples(count, seed):
+    rng = np.random.default_rng(seed)
+    triples = set()
+    while len(triples) < count:
+        triples.add(tuple(int(rng.choice(EDGE_SIZES)) for _ in range(3)))
+    return sorted(triples)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("trans_a,trans_b", list(itertools.product([False, True], repeat=2)))
+def test_edge_sizes(capability, trans_a, trans_b, dtype):
+    rng = np.random.default_rng(7)
+    for m, n, k in size_triples(24, seed=hash((trans_a, trans_b)) % 1000):
+        a, b = operands(rng, m, n, k, trans_a, trans_b, dtype)
+        got = fastbp.matmul(a, b, trans_a=trans_a, trans_b=trans_b)
+        assert got.dtype == dtype and got.shape == (m, n)
+        assert_close(got, expected(a, b, trans_a, trans_b, 1.0, 0.0, None), k, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("alpha,beta", [(1.0, 0.0), (-0.5, 1.0), (2.0, -3.0), (0.0, 0.5)])
+def test_alpha_beta_out(capability, alpha, beta, dtype):
+    rng = np.random.default_rng(3)
+    for (m, n, k), (ta, tb) in zip([(13, 33, 31), (97, 17, 400), (1, 300, 12), (45, 1, 785)],
+                                   itertools.product([False, True], repeat=2)):
+        a, b = operands(rng, m, n, k, ta, tb, dtype)
+        c = rng.standard_normal((m, n)).astype(dtype)
+        c0 = c.copy()
+        if beta == 0.0:
+            c[...] = np.nan  # beta == 0 means out is not read
+        r = fastbp.matmul(a, b, trans_a=ta, trans_b=tb, alpha=alpha, beta=beta, out=c)
+        assert r is c
+        assert_close(c, expected(a, b, ta, tb, alpha, beta, None if beta == 0.0 else c0), k, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+def test_strided_views(capability, dtype):
+    rng = np.random.default_rng(5)
+    big_a = rng.standard_normal((90, 120)).astype(dtype)
+    big_b = rng.standard_normal((150, 80)).astype(dtype)
+    views = [
+        (big_a[::2, 1:99:3], big_b[:33, ::2]),          # row and column strides
+        (big_a[::-3, ::-4], big_b[10:40, ::-2]),        # negative strides
+        (np.asfortranarray(big_a[:40, :50]), big_b[:50, :37].T.copy().T),  # Fortran order
+    ]
+    for a, b in views:
+        got = fastbp.matmul(a, b)
+        assert_close(got, expected(np.array(a), np.array(b), False, False, 1.0, 0.0, None), a.shape[1], dtype)
+    out = np.zeros((80, 70), dtype)[::2, 5:38]  # out with a row stride
+    a, b = big_a[:40, :20], big_b[:20, :33]
+    fastbp.matmul(a, b, out=out)
+    assert_close(out, expected(a, b, False, False, 1.0, 0.0, None), 20, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+def test_large_and_thread_count_independent(capability, dtype):
+    rng = np.random.default_rng(11)
+    threads = fastbp.get_num_threads()
+    try:
+        for m, n, k, ta, tb in [(515, 700, 803, False, False), (64, 3136, 576, False, False),
+                                (1025, 97, 1500, True, True)]:
+            a, b = operands(rng, m, n, k, ta, tb, dtype)
+            results = []
+            for t in (1, 2, 3):
+                fastbp.set_num_threads(t)
+                results.append(fastbp.matmul(a, b, trans_a=ta, trans_b=tb))
+            assert_close(results[0], expected(a, b, ta, tb, 1.0, 0.0, None), k, dtype)
+            assert all(np.array_equal(results[0], r) for r in results[1:])
+    finally:
+        fastbp.set_num_threads(threads)
+
+
+def test_set_cpu_capability_rejects_unknown():
+    with pytest.raises(ValueError, match="not one of"):
+        _core.set_cpu_capability("sse9000")
