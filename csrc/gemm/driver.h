@@ -44,24 +44,25 @@ int64_t pack_depth_hint(const P&, long) {
   return 0;
 }
 
-struct TileGrid {
-  int64_t n_ib, n_jb;
+struct TaskGrid {
+  int64_t n_rows, n_cols;  // C is cut into n_rows x n_cols tasks
 };
 
-// Picks how many row and column runs to cut C into. Each tile repacks its own A rows and B
-// columns, so more tiles cost packing, while too few leave a thread idle. The estimate: the
-// busiest thread's tiles times (kernel time + packing time) per tile, in rough cycles.
-inline TileGrid choose_tiles(int64_t m_sl, int64_t n_sl, int64_t max_m_sl, int64_t max_n_sl,
-                             int MR, int NR, int64_t K, int nt) {
-  TileGrid best{ceil_div(m_sl, max_m_sl), ceil_div(n_sl, max_n_sl)};
+// Picks how many row and column runs to cut C into, one task each. A task packs its A rows once
+// per k slice and B once per column block, so more tasks cost packing (A is packed again for
+// every column run, B for every row run), while too few leave a thread idle. The estimate: the
+// busiest thread's tasks times (kernel time + packing time) per task, in rough cycles.
+inline TaskGrid choose_tasks(int64_t m_sl, int64_t n_sl, int64_t max_m_sl, int MR, int NR,
+                             int64_t K, int nt) {
+  TaskGrid best{ceil_div(m_sl, max_m_sl), 1};
   if (nt <= 1) return best;
   const double kFmaPerCycle = 32.0, kPackCycles = 1.5;
   double best_cost = -1.0;
-  for (int64_t ni = best.n_ib; ni <= std::min<int64_t>(m_sl, best.n_ib + 4 * nt); ++ni) {
-    for (int64_t nj = best.n_jb; nj <= std::min<int64_t>(n_sl, best.n_jb + 4 * nt); ++nj) {
+  for (int64_t ni = best.n_rows; ni <= std::min<int64_t>(m_sl, best.n_rows + 4 * nt); ++ni) {
+    for (int64_t nj = 1; nj <= std::min<int64_t>(n_sl, 4 * nt); ++nj) {
       const double mb = double(ceil_div(m_sl, ni) * MR), nb = double(ceil_div(n_sl, nj) * NR);
-      const double tile = mb * nb * K / kFmaPerCycle + (mb + nb) * K * kPackCycles;
-      const double cost = double(ceil_div(ni * nj, nt)) * tile;
+      const double task = mb * nb * K / kFmaPerCycle + (mb + nb) * K * kPackCycles;
+      const double cost = double(ceil_div(ni * nj, nt)) * task;
       if (best_cost < 0 || cost < best_cost * 0.999) {
         best_cost = cost;
         best = {ni, nj};
@@ -71,9 +72,9 @@ inline TileGrid choose_tiles(int64_t m_sl, int64_t n_sl, int64_t max_m_sl, int64
   return best;
 }
 
-// C is cut into tiles of whole slivers; one task computes one tile over all of k, packing its own
-// A rows and B columns slice by slice. Tasks are handed out dynamically and never wait for each
-// other: on shared vCPUs a barrier costs a whole time slice whenever one thread is descheduled.
+// C is cut into tasks of whole slivers; one task computes its part of C over all of k. Tasks are
+// handed out dynamically and never wait for each other: on shared vCPUs a barrier costs a whole
+// time slice whenever one thread is descheduled.
 template <typename T, class PackA, class PackB>
 void gemm_driver(int64_t M, int64_t N, int64_t K, T alpha, const PackA& pack_a,
                  const PackB& pack_b, T beta, T* C, int64_t ldc, int nt) {
@@ -88,50 +89,54 @@ void gemm_driver(int64_t M, int64_t N, int64_t K, T alpha, const PackA& pack_a,
   if (2.0 * M * N * K < kGemmMinParallelFlops) nt = 1;
   nt = std::max(nt, 1);
 
-  // tiles: rows and columns cut into n_ib x n_jb nearly equal runs of whole slivers
+  // tasks: rows and columns cut into nearly equal runs of whole slivers
   const int64_t m_sl = ceil_div(M, MR), n_sl = ceil_div(N, NR);
-  const TileGrid grid = choose_tiles(m_sl, n_sl, std::max<int64_t>(1, bk.mc / MR),
-                                     std::max<int64_t>(1, bk.nc / NR), MR, NR, K, nt);
-  const int64_t n_ib = grid.n_ib, n_jb = grid.n_jb;
-  const int64_t MB = ceil_div(m_sl, n_ib) * MR, NB = ceil_div(n_sl, n_jb) * NR;
+  const TaskGrid grid = choose_tasks(m_sl, n_sl, std::max<int64_t>(1, bk.mc / MR), MR, NR, K, nt);
+  const int64_t n_tasks = grid.n_rows * grid.n_cols;
+  const int64_t block_sl = std::max<int64_t>(1, bk.nc / NR);  // B slivers per packed block
+  const int64_t MB = ceil_div(m_sl, grid.n_rows) * MR;
+  const int64_t NB = std::min(ceil_div(n_sl, grid.n_cols), block_sl) * NR;
   // each thread's A then B buffer, both starting on 64-byte boundaries (the kernels' aligned loads)
   const int64_t a_size = round_up(MB * KC, 64), per_thread = a_size + round_up(NB * KC, 64);
-  AlignedBuffer<T> buffers(static_cast<int64_t>(std::min<int64_t>(nt, n_ib * n_jb)) * per_thread);
+  AlignedBuffer<T> buffers(std::min<int64_t>(nt, n_tasks) * per_thread);
   const int64_t b_hint = pack_depth_hint(pack_b, 0);
   const int64_t b_depth = b_hint > 0 ? b_hint : KC;
-  // With a single k slice a thread keeps its packed B block for the next tile of the same column.
+  // With a single k slice a thread keeps its packed B block for a next task on the same columns.
   std::vector<int64_t> held(nt, -1);
 
-  // tiles column-block major, so consecutive tasks share the B block
-  parallel_for(n_ib * n_jb, nt, [&](int64_t t, int tid) {
-    const int64_t jb = t / n_ib, ib = t % n_ib;
-    const int64_t s0 = m_sl * ib / n_ib, s1 = m_sl * (ib + 1) / n_ib;  // A slivers of this tile
-    const int64_t r0 = n_sl * jb / n_jb, r1 = n_sl * (jb + 1) / n_jb;  // B slivers
+  // tasks column-run major, so consecutive tasks share B blocks
+  parallel_for(n_tasks, nt, [&](int64_t t, int tid) {
+    const int64_t jr = t / grid.n_rows, ir = t % grid.n_rows;
+    const int64_t s0 = m_sl * ir / grid.n_rows, s1 = m_sl * (ir + 1) / grid.n_rows;  // A slivers
+    const int64_t r0 = n_sl * jr / grid.n_cols, r1 = n_sl * (jr + 1) / grid.n_cols;  // B slivers
     const int64_t ic = s0 * MR, mb = std::min(s1 * MR, M) - ic, n_as = s1 - s0;
-    const int64_t jc = r0 * NR, nb = std::min(r1 * NR, N) - jc, n_bs = r1 - r0;
     T* ap = buffers.data() + tid * per_thread;
     T* bp = ap + a_size;
-    // loop over k, KC at a time: pack this tile's A rows and B columns, then add into C
+    // loop over k, KC at a time: pack this task's A rows
     for (int64_t pc = 0; pc < K; pc += KC) {
       const int64_t kc = std::min(KC, K - pc);
       const T beta_pc = pc == 0 ? beta : T(1);
-      if (!(K == kc && held[tid] == jb)) {
-        for (int64_t q = 0; q < kc; q += b_depth)
-          for (int64_t s = 0; s < n_bs; ++s)
-            pack_b.pack(jc + s * NR, std::min<int64_t>(NR, nb - s * NR), pc + q,
-                        std::min<int64_t>(b_depth, kc - q), NR, bp + s * NR * kc + q * NR);
-        held[tid] = K == kc ? jb : -1;
-      }
       for (int64_t s = 0; s < n_as; ++s)
         pack_a.pack(ic + s * MR, std::min<int64_t>(MR, mb - s * MR), pc, kc, MR, ap + s * MR * kc);
-      // loop over A slivers (MR rows; the sliver stays in L1), then B slivers (NR columns, the
-      // B block stays in L2)
-      for (int64_t s = 0; s < n_as; ++s) {
-        const int64_t i = ic + s * MR, m = std::min<int64_t>(MR, M - i);
-        const T* a = ap + s * MR * kc;
-        for (int64_t bs = 0; bs < n_bs; ++bs)
-          bk.kernel(kc, a, bp + bs * NR * kc, C + i * ldc + jc + bs * NR, ldc, m,
-                    std::min<int64_t>(NR, nb - bs * NR), alpha, beta_pc);
+      // loop over the task's columns, NB at a time: pack the B block (it stays in L2)
+      for (int64_t rb = r0; rb < r1; rb += block_sl) {
+        const int64_t jc = rb * NR, nb = std::min(std::min(r1, rb + block_sl) * NR, N) - jc;
+        const int64_t n_bs = ceil_div(nb, NR);
+        if (!(K == kc && held[tid] == jc && r1 - r0 <= block_sl)) {
+          for (int64_t q = 0; q < kc; q += b_depth)
+            for (int64_t s = 0; s < n_bs; ++s)
+              pack_b.pack(jc + s * NR, std::min<int64_t>(NR, nb - s * NR), pc + q,
+                          std::min<int64_t>(b_depth, kc - q), NR, bp + s * NR * kc + q * NR);
+          held[tid] = K == kc ? jc : -1;
+        }
+        // loop over A slivers (MR rows; the sliver stays in L1), then B slivers (NR columns)
+        for (int64_t s = 0; s < n_as; ++s) {
+          const int64_t i = ic + s * MR, m = std::min<int64_t>(MR, M - i);
+          const T* a = ap + s * MR * kc;
+          for (int64_t bs = 0; bs < n_bs; ++bs)
+            bk.kernel(kc, a, bp + bs * NR * kc, C + i * ldc + jc + bs * NR, ldc, m,
+                      std::min<int64_t>(NR, nb - bs * NR), alpha, beta_pc);
+        }
       }
     }
   });
