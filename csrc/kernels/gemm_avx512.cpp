@@ -50,17 +50,18 @@ inline __mmask16 lane_mask(int64_t n) {
   return static_cast<__mmask16>((1u << n) - 1);
 }
 
-// MR rows x NV vectors of C; packed B has BV vectors per k step (NV < BV: a narrow right-edge
-// tile computes only the vectors it stores). Full unrolling keeps acc[][] in registers.
-template <typename T, int MR, int NV, int BV = NV>
+// ROWS rows x NV vectors of C; packed A has MR values per k step (ROWS < MR: a short bottom-edge
+// tile computes only the rows it stores), packed B has BV vectors (NV < BV: likewise for a narrow
+// right edge). Full unrolling keeps acc[][] in registers.
+template <typename T, int MR, int NV, int BV = NV, int ROWS = MR>
 inline void zmm_ukernel(int64_t kc, const T* __restrict a, const T* __restrict b,
                         T* __restrict c, int64_t ldc, int64_t m, int64_t n, T alpha, T beta) {
   using Z = Zmm<T>;
   using V = typename Z::V;
   constexpr int L = Z::L, NR = BV * L;
-  V acc[MR][NV];
+  V acc[ROWS][NV];
 #pragma GCC unroll 32
-  for (int i = 0; i < MR; ++i)
+  for (int i = 0; i < ROWS; ++i)
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) acc[i][v] = Z::zero();
 
@@ -79,7 +80,7 @@ inline void zmm_ukernel(int64_t kc, const T* __restrict a, const T* __restrict b
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) bv[v] = Z::load(bp + v * L);
 #pragma GCC unroll 32
-    for (int i = 0; i < MR; ++i) {
+    for (int i = 0; i < ROWS; ++i) {
       const V ai = Z::set1(ap[i]);
 #pragma GCC unroll 4
       for (int v = 0; v < NV; ++v) acc[i][v] = Z::fmadd(ai, bv[v], acc[i][v]);
@@ -91,7 +92,7 @@ inline void zmm_ukernel(int64_t kc, const T* __restrict a, const T* __restrict b
   for (int v = 0; v < NV; ++v) mask[v] = lane_mask<L>(n - v * L);
   const V va = Z::set1(alpha), vb = Z::set1(beta);
 #pragma GCC unroll 32
-  for (int i = 0; i < MR; ++i) {
+  for (int i = 0; i < ROWS; ++i) {
     if (i >= m) break;
     T* ci = c + i * ldc;
 #pragma GCC unroll 4
@@ -116,6 +117,10 @@ void sgemm_avx512(int64_t kc, const float* a, const float* b, float* c, int64_t 
                   int64_t n, float alpha, float beta) {
   if (n <= 16)
     zmm_ukernel<float, SMR, 1, SNR / 16>(kc, a, b, c, ldc, m, n, alpha, beta);
+  else if (m <= 4)
+    zmm_ukernel<float, SMR, 2, 2, 4>(kc, a, b, c, ldc, m, n, alpha, beta);
+  else if (m <= 8)
+    zmm_ukernel<float, SMR, 2, 2, 8>(kc, a, b, c, ldc, m, n, alpha, beta);
   else
     zmm_ukernel<float, SMR, SNR / 16>(kc, a, b, c, ldc, m, n, alpha, beta);
 }
@@ -124,6 +129,10 @@ void dgemm_avx512(int64_t kc, const double* a, const double* b, double* c, int64
                   int64_t m, int64_t n, double alpha, double beta) {
   if (n <= 8)
     zmm_ukernel<double, DMR, 1, DNR / 8>(kc, a, b, c, ldc, m, n, alpha, beta);
+  else if (m <= 4)
+    zmm_ukernel<double, DMR, 2, 2, 4>(kc, a, b, c, ldc, m, n, alpha, beta);
+  else if (m <= 8)
+    zmm_ukernel<double, DMR, 2, 2, 8>(kc, a, b, c, ldc, m, n, alpha, beta);
   else
     zmm_ukernel<double, DMR, DNR / 8>(kc, a, b, c, ldc, m, n, alpha, beta);
 }
