@@ -6,7 +6,7 @@ _core.init_dispatch()  # reads FASTBP_CPU_CAPABILITY; ValueError when it is unkn
 from .functional import (conv1d, conv1d_backward, conv2d, conv2d_backward, linear,
                          linear_backward, matmul)
 from .tensor import Tensor, no_grad
-from . import nn, optim
+from . import nn, optim, reference
 from .nn.init import manual_seed
 
 __version__ = _core.__version__
@@ -18,6 +18,9 @@ __all__ = [
 ]
 
 
+_MAX_THREADS = 1024
+
+
 def set_num_threads(n):
     """Set how many threads fastbp's kernels use (results are identical for any count).
 
@@ -27,7 +30,10 @@ def set_num_threads(n):
     import operator
     if isinstance(n, bool):
         raise TypeError(f"set_num_threads: n must be an int, got {n!r}")
-    _core.set_num_threads(operator.index(n))
+    n = operator.index(n)
+    if not 1 <= n <= _MAX_THREADS:
+        raise ValueError(f"set_num_threads: n must be between 1 and {_MAX_THREADS}, got {n}")
+    _core.set_num_threads(n)
 
 
 def get_num_threads():

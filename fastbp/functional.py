@@ -42,7 +42,8 @@ def _float_arrays(op, **arrays):
 
 
 def _dense(a):
-    return None if a is None else np.ascontiguousarray(a)
+    """C-contiguous and aligned, copying only when needed."""
+    return None if a is None else np.require(a, requirements=("C", "A"))
 
 
 def _check_ndim(op, name, a, ndims, what):
@@ -142,7 +143,9 @@ def _conv_args(op, nd, x, weight, bias, stride, padding, dilation, groups, grad_
         out.append((size + p0 + p1 - span) // s + 1)
     out_shape = (N, O, *out)
     _check_size(op, "output", out_shape)
-    _check_size(op, "column buffer", (Cg * math.prod(ksize), math.prod(out)))
+    # the core's largest scratch: the column gradient of the images one GEMM covers (which
+    # hold at most Ho*Wo + 1024 output pixels)
+    _check_size(op, "column buffer", (Cg * math.prod(ksize), math.prod(out) + 1024))
     if gy is not None:
         expect = out_shape[1:] if unbatched else out_shape
         if gy.shape != tuple(expect):
@@ -266,7 +269,7 @@ def _gemm_operand(a):
     """A view the core can read in place (any strides that are whole items), else a copy."""
     if a.flags.aligned and all(s % a.itemsize == 0 for s in a.strides):
         return a
-    return np.ascontiguousarray(a)
+    return np.require(a, requirements=("C", "A"))
 
 
 def _real(op, name, value):
@@ -279,7 +282,8 @@ def matmul(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None)
     """alpha * op(a) @ op(b) + beta * out for 2-d a, b (op = transpose when trans_*).
 
     With out=None a new array is returned (beta plays no part). With out given, the result is
-    written into out (same dtype, shape (M, N), writeable) and out is returned.
+    written into out (same dtype, shape (M, N), writeable) and out is returned; as in BLAS,
+    beta == 0 means out is not read, so NaN or inf there does not propagate.
     """
     op = "matmul"
     arrays = _float_arrays(op, a=a, b=b, out=out)
@@ -309,7 +313,7 @@ def matmul(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None)
         return out
     direct = (out.flags.aligned and out.strides[1] == out.itemsize and out.strides[0] >= max(N, 1) * out.itemsize
               and not np.may_share_memory(out, a) and not np.may_share_memory(out, b))
-    c = out if direct else np.ascontiguousarray(out).copy()
+    c = out if direct else np.array(out, order="C")  # a fresh aligned copy
     _core.gemm(a, b, c, bool(trans_a), bool(trans_b), alpha, beta)
     if c is not out:
         out[...] = c

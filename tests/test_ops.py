@@ -894,3 +894,29 @@ def test_linear_matches_torch(x_shape):
     np.testing.assert_allclose(fastbp.linear(x, w, b), yt.detach().numpy(), rtol=1e-9, atol=1e-9)
     for got, want in zip(fastbp.linear_backward(gy, x, w), (xt.grad, wt.grad, bt.grad)):
         np.testing.assert_allclose(got, want.numpy(), rtol=1e-9, atol=1e-9)
+
+
+def _unaligned(shape, dtype):
+    """A C-contiguous array whose data does not start on an item boundary."""
+    count = int(np.prod(shape))
+    raw = np.random.default_rng(9).standard_normal(count).astype(dtype).tobytes()
+    return np.frombuffer(b"\0" + raw, dtype=dtype, offset=1).reshape(shape)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+def test_unaligned_inputs(dtype):
+    x, w, b = _unaligned((2, 3, 6, 7), dtype), _unaligned((4, 3, 3, 3), dtype), _unaligned((4,), dtype)
+    assert not x.flags.aligned
+    np.testing.assert_allclose(fastbp.conv2d(x, w, b, padding=1),
+                               reference.conv2d(x.copy(), w.copy(), b.copy(), padding=1), rtol=1e-5, atol=1e-5)
+    a = _unaligned((5, 9), dtype)
+    np.testing.assert_allclose(fastbp.matmul(a, a.T), a.copy() @ a.copy().T, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(fastbp.linear(a, a), a.copy() @ a.copy().T, rtol=1e-5, atol=1e-5)
+
+
+def test_set_num_threads_rejects_out_of_range():
+    for bad in (0, -1, 2**40):
+        with pytest.raises(ValueError, match="set_num_threads"):
+            fastbp.set_num_threads(bad)
+    with pytest.raises(TypeError):
+        fastbp.set_num_threads(2.0)

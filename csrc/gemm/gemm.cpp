@@ -1,6 +1,7 @@
 #include "gemm.h"
 
 #include "driver.h"
+#include "gemv.h"
 #include "pack.h"
 
 namespace fastbp {
@@ -9,6 +10,9 @@ template <typename T>
 void gemm_strided(int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t rs_a,
                   int64_t cs_a, const T* B, int64_t rs_b, int64_t cs_b, T beta, T* C,
                   int64_t ldc, int nthreads) {
+  if ((M == 1 || N == 1) && K > 0 && alpha != T(0) &&
+      gemv(M, N, K, alpha, A, rs_a, cs_a, B, rs_b, cs_b, beta, C, ldc, nthreads))
+    return;
   // lanes of A are its rows, lanes of B its columns
   gemm_driver(M, N, K, alpha, StridedPacker<T>{A, rs_a, cs_a}, StridedPacker<T>{B, cs_b, rs_b},
               beta, C, ldc, nthreads);
