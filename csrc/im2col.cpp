@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 namespace fastbp {
 namespace {
@@ -39,11 +40,17 @@ template <typename T>
 void im2col_rows(const ConvGeometry& g, const T* x, int64_t x_image, const PixelRun* runs,
                  int64_t n_runs, int64_t row0, int64_t rows, T* dst, int64_t row_stride,
                  int64_t pix_stride) {
+  // per kernel column kj: input column offset and the valid output columns [lo, hi)
+  thread_local std::vector<int64_t> taps;
+  taps.resize(3 * g.kw);
+  for (int64_t kj = 0; kj < g.kw; ++kj) {
+    taps[3 * kj] = kj * g.dw - g.pw;
+    valid_range(g.Wo, g.W, g.sw, taps[3 * kj], taps[3 * kj + 1], taps[3 * kj + 2]);
+  }
   int64_t kj = row0 % g.kw, ki = (row0 / g.kw) % g.kh, c = row0 / (g.kw * g.kh);
   for (int64_t r = 0; r < rows; ++r) {
-    const int64_t off_w = kj * g.dw - g.pw, off_h = ki * g.dh - g.ph;
-    int64_t lo, hi;
-    valid_range(g.Wo, g.W, g.sw, off_w, lo, hi);
+    const int64_t off_w = taps[3 * kj], lo = taps[3 * kj + 1], hi = taps[3 * kj + 2];
+    const int64_t off_h = ki * g.dh - g.ph;
     const T* plane = x + c * g.H * g.W;
     T* d = dst + r * row_stride;
     for (int64_t k = 0; k < n_runs; ++k) {
@@ -58,8 +65,9 @@ void im2col_rows(const ConvGeometry& g, const T* x, int64_t x_image, const Pixel
       const int64_t a = std::clamp(lo, run.ow, end), b = std::clamp(hi, a, end);
       for (int64_t ow = run.ow; ow < a; ++ow) o[(ow - run.ow) * pix_stride] = T(0);
       if (pix_stride == 1 && g.sw == 1) {
-        T* oo = o - run.ow;
-        for (int64_t ow = a; ow < b; ++ow) oo[ow] = src[ow];
+        T* __restrict oo = o - run.ow;
+        const T* __restrict ss = src;
+        for (int64_t ow = a; ow < b; ++ow) oo[ow] = ss[ow];
       } else {
         for (int64_t ow = a; ow < b; ++ow) o[(ow - run.ow) * pix_stride] = src[ow * g.sw];
       }

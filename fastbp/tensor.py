@@ -104,16 +104,55 @@ def _to_array(data, dtype=None) -> np.ndarray:
     return arr
 
 
+def _category(dtype) -> int:
+    """0 bool, 1 integer, 2 floating: torch promotes across categories, not within numpy's table."""
+    kind = np.dtype(dtype).kind
+    return 0 if kind == "b" else 2 if kind in "fc" else 1
+
+
+def _promote_types(a, b) -> np.dtype:
+    """torch.promote_types: the higher category's dtype wins (int64 + float32 -> float32);
+    within a category numpy's table agrees with torch's."""
+    ca, cb = _category(a), _category(b)
+    if ca != cb:
+        return np.dtype(a if ca > cb else b)
+    return np.promote_types(a, b)
+
+
+def _result_type(a: np.ndarray, b: np.ndarray) -> np.dtype:
+    """torch's rule for two operands: a 0-d one (python scalars arrive here as 0-d arrays) only
+    changes the dtype of a dimensioned one when it is of a higher category."""
+    if (a.ndim == 0) != (b.ndim == 0):
+        dim, zero = (b, a) if a.ndim == 0 else (a, b)
+        if _category(zero.dtype) <= _category(dim.dtype):
+            return dim.dtype
+    return _promote_types(a.dtype, b.dtype)
+
+
+def _promote(a: np.ndarray, b: np.ndarray, floating: bool = False):
+    """Both operands cast to their torch result dtype; float32 if `floating` and that is not."""
+    dtype = _result_type(a, b)
+    if floating and _category(dtype) < 2:
+        dtype = np.dtype(np.float32)
+    return a.astype(dtype, copy=False), b.astype(dtype, copy=False)
+
+
+def _scalar_dtype(x, like) -> np.dtype:
+    """The dtype a python (or numpy) scalar takes next to a tensor of dtype `like`: that one when
+    the scalar's category is not higher, else torch's default for it (float32, int64)."""
+    category = 0 if isinstance(x, (bool, np.bool_)) else 2 if isinstance(x, (float, np.floating)) else 1
+    if category <= _category(like):
+        return np.dtype(like)
+    return np.dtype(np.float32 if category == 2 else np.int64)
+
+
 def as_tensor(x, like: "Tensor | None" = None) -> "Tensor":
-    """Tensor as is; python scalars take `like`'s float dtype so float32 stays float32."""
+    """Tensor as is; python scalars take `like`'s dtype unless of a higher category (int tensor
+    + 0.5 is float32), so float32 stays float32 as in torch."""
     if isinstance(x, Tensor):
         return x
-    if like is not None and isinstance(x, (bool, int, float, np.number)):
-        if np.issubdtype(like.dtype, np.floating):
-            return Tensor(np.asarray(x, dtype=like.dtype))
-        if isinstance(x, (float, np.floating)):
-            return Tensor(np.asarray(x, dtype=np.float32))
-        return Tensor(np.asarray(x, dtype=like.dtype))
+    if like is not None and isinstance(x, (bool, int, float, np.number, np.bool_)):
+        return Tensor(np.asarray(x, dtype=_scalar_dtype(x, like.dtype)))
     return Tensor(x)
 
 
@@ -280,7 +319,9 @@ class Tensor:
         return Neg.apply(self)
 
     def __pow__(self, exponent):
-        if isinstance(exponent, Tensor):
+        if isinstance(exponent, np.ndarray) and exponent.ndim == 0:
+            exponent = exponent[()]  # a 0-d array as its numpy scalar
+        if not isinstance(exponent, (bool, int, float, np.number, np.bool_)):
             raise TypeError("only a python number is supported as the exponent")
         return Pow.apply(self, exponent=exponent)
 
@@ -323,6 +364,7 @@ class Tensor:
 class Add(Function):
     def forward(self, a, b):
         self.shapes = a.shape, b.shape
+        a, b = _promote(a, b)
         return a + b
 
     def backward(self, g):
@@ -332,6 +374,7 @@ class Add(Function):
 class Sub(Function):
     def forward(self, a, b):
         self.shapes = a.shape, b.shape
+        a, b = _promote(a, b)
         return a - b
 
     def backward(self, g):
@@ -340,7 +383,7 @@ class Sub(Function):
 
 class Mul(Function):
     def forward(self, a, b):
-        self.a, self.b = a, b
+        self.a, self.b = a, b = _promote(a, b)
         return a * b
 
     def backward(self, g):
@@ -351,7 +394,7 @@ class Mul(Function):
 
 class Div(Function):
     def forward(self, a, b):
-        self.a, self.b = a, b
+        self.a, self.b = a, b = _promote(a, b, floating=True)  # true division, as in torch
         return a / b
 
     def backward(self, g):
@@ -369,11 +412,18 @@ class Neg(Function):
 
 
 class Pow(Function):
+    """a ** a python number; the exponent is a wrapped scalar for dtype purposes, so float32
+    stays float32 even for a np.float64 exponent, and int ** float is float32."""
+
     def forward(self, a, exponent):
-        self.a, self.exponent = a, exponent
-        return a ** exponent
+        dtype = _scalar_dtype(exponent, a.dtype)
+        a = a.astype(dtype, copy=False)
+        self.a, self.exponent = a, dtype.type(exponent)
+        return a ** self.exponent
 
     def backward(self, g):
+        if self.exponent == 0:
+            return np.zeros_like(g)  # d(x**0)/dx = 0 everywhere, also at x = 0 (torch does so)
         return g * self.exponent * self.a ** (self.exponent - 1)
 
 

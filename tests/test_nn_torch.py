@@ -195,3 +195,89 @@ def test_no_grad_inference_matches_torch():
     assert not out.requires_grad
     with torch.no_grad():
         np.testing.assert_allclose(out.data, theirs(torch.from_numpy(x)).numpy(), **TOL[np.float32])
+
+
+def test_relu_nan_matches_torch():
+    x = np.array([np.nan, -1.0, 2.0, 0.0, -0.0, np.inf, -np.inf], np.float32)
+    ours = Tensor(x, requires_grad=True)
+    theirs = torch.tensor(x, requires_grad=True)
+    out, ref = F.relu(ours), torch.relu(theirs)
+    np.testing.assert_array_equal(out.data, ref.detach().numpy())
+    g = np.arange(1.0, 8.0, dtype=np.float32)
+    out.backward(g)
+    ref.backward(torch.from_numpy(g))
+    np.testing.assert_array_equal(ours.grad, theirs.grad.numpy())
+    np.testing.assert_array_equal(nn.ReLU()(Tensor(x)).data, torch.nn.ReLU()(torch.from_numpy(x)).numpy())
+
+
+@pytest.mark.parametrize("exponent", [0, 0.0, 1, 2, 0.5, np.float64(2)])
+def test_pow_matches_torch(exponent):
+    x = np.array([0.0 if float(exponent).is_integer() else 0.25, 1.5, 4.0], np.float32)  # x = 0 too
+    ours, theirs = Tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    out, ref = ours ** exponent, theirs ** exponent
+    assert out.dtype == np.float32 and ref.dtype == torch.float32
+    np.testing.assert_allclose(out.data, ref.detach().numpy(), **TOL[np.float32])
+    out.sum().backward()
+    ref.sum().backward()
+    np.testing.assert_allclose(ours.grad, theirs.grad.numpy(), **TOL[np.float32])
+
+
+@pytest.mark.parametrize("shape, dims", [((5,), (1,)), ((2, 3), (-3,)), ((2, 3), (0, 2)),
+                                         ((2, 3), (1, 0)), ((), (1,))])
+def test_flatten_errors_match_torch(shape, dims):
+    with pytest.raises(IndexError if dims != (1, 0) else RuntimeError):
+        torch.flatten(torch.ones(shape), *dims)
+    with pytest.raises(IndexError if dims != (1, 0) else ValueError):
+        F.flatten(Tensor(np.ones(shape)), *dims)
+
+
+def test_flatten_module_on_unbatched_input_matches_torch():
+    with pytest.raises(IndexError):
+        torch.nn.Flatten()(torch.ones(5))
+    with pytest.raises(IndexError):
+        nn.Flatten()(Tensor(np.ones(5)))
+    assert nn.Flatten(0)(Tensor(np.ones(5))).shape == tuple(torch.nn.Flatten(0)(torch.ones(5)).shape)
+
+
+_DTYPES = {"int64": (np.int64, torch.int64), "int32": (np.int32, torch.int32),
+           "float32": (np.float32, torch.float32), "float64": (np.float64, torch.float64),
+           "bool": (np.bool_, torch.bool)}
+
+
+@pytest.mark.parametrize("left", ["int64", "int32", "float32", "float64", "bool"])
+@pytest.mark.parametrize("right", ["int64", "float32", "float64", "bool", "0d-float64", "0d-int64",
+                                   "0d-float32", 2, 0.5, True, np.float64(0.5)])
+@pytest.mark.parametrize("op", ["add", "mul", "truediv"])
+def test_result_dtype_matches_torch(left, right, op):
+    a_np = np.array([1, 2], _DTYPES[left][0])
+    if isinstance(right, str):
+        kind = right.split("-")[-1]
+        b_np = np.array(1 if right.startswith("0d") else [1, 2], _DTYPES[kind][0])
+        b_ours, b_torch = b_np, torch.from_numpy(b_np)
+    else:
+        b_ours = b_torch = right
+    fn = {"add": lambda a, b: a + b, "mul": lambda a, b: a * b, "truediv": lambda a, b: a / b}[op]
+    want = fn(torch.from_numpy(a_np), b_torch).dtype
+    got = fn(Tensor(a_np), b_ours).dtype
+    assert str(want) == "torch." + str(got)
+    if not isinstance(right, str) or right.startswith("0d"):  # the other way round
+        assert str(fn(b_torch, torch.from_numpy(a_np)).dtype) == "torch." + str(fn(b_ours, Tensor(a_np)).dtype)
+
+
+def test_shared_submodule_state_dict_matches_torch():
+    lin, ref_lin = nn.Linear(2, 3), torch.nn.Linear(2, 3)
+    ours, theirs = nn.Sequential(lin, lin), torch.nn.Sequential(ref_lin, ref_lin)
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    assert [n for n, _ in ours.named_parameters()] == [n for n, _ in theirs.named_parameters()]
+    assert ours.load_state_dict(theirs.state_dict()) == ([], [])
+    np.testing.assert_array_equal(lin.weight.data, ref_lin.weight.detach().numpy())
+    theirs.load_state_dict({k: torch.from_numpy(v) for k, v in ours.state_dict().items()})
+
+
+def test_load_named_parameters_of_torch_model():
+    torch.manual_seed(1)
+    theirs = make_mlp(torch.nn)
+    ours = make_mlp(nn)
+    assert ours.load_state_dict(dict(theirs.named_parameters())) == ([], [])
+    for name, p in ours.named_parameters():
+        np.testing.assert_array_equal(p.data, dict(theirs.named_parameters())[name].detach().numpy())

@@ -385,3 +385,68 @@ def test_load_state_dict_errors_and_atomicity():
     sd["features.0.bias"] = np.zeros(4)
     with pytest.raises(RuntimeError, match=r"features\.0\.bias.*\(4,\).*\(3,\)"):
         m.load_state_dict(sd, strict=False)
+
+
+def test_relu_propagates_nan_and_its_gradient_is_finite():
+    x = Tensor(np.array([np.nan, -1.0, 2.0, 0.0], np.float32), requires_grad=True)
+    y = F.relu(x)
+    np.testing.assert_array_equal(y.data, [np.nan, 0.0, 2.0, 0.0])
+    y.backward(np.ones(4, np.float32))
+    np.testing.assert_array_equal(x.grad, [1.0, 0.0, 1.0, 0.0])  # as torch's threshold_backward
+
+
+def test_pow_zero_exponent_has_zero_gradient():
+    x = Tensor(np.array([0.0, 1.5, -2.0]), requires_grad=True)
+    y = x ** 0
+    np.testing.assert_array_equal(y.data, [1.0, 1.0, 1.0])
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad, [0.0, 0.0, 0.0])
+
+
+def test_flatten_rejects_out_of_range_dims():
+    with pytest.raises(IndexError, match="out of range"):
+        F.flatten(Tensor(np.ones(5)), 1)
+    with pytest.raises(IndexError, match="out of range"):
+        F.flatten(Tensor(np.ones((2, 3))), -3)
+    with pytest.raises(IndexError, match="out of range"):
+        F.flatten(Tensor(np.ones((2, 3))), 0, 2)
+    with pytest.raises(IndexError):
+        nn.Flatten()(Tensor(np.ones(5)))  # unbatched 1-d input: dim 1 does not exist
+    assert F.flatten(Tensor(np.ones((2, 3))), -2, -1).shape == (6,)
+    assert F.flatten(Tensor(3.0), 0).shape == (1,) and F.flatten(Tensor(3.0), -1, 0).shape == (1,)
+
+
+def test_dtype_promotion_like_torch():
+    i = Tensor([1, 2])
+    f32 = Tensor(np.ones(2, np.float32), requires_grad=True)
+    assert (i + 0.5).dtype == np.float32 and (0.5 * i).dtype == np.float32
+    assert (i / 2).dtype == np.float32 and (2 / i).dtype == np.float32 and (i / i).dtype == np.float32
+    assert (i + 2).dtype == np.int64 and (i ** 2).dtype == np.int64 and (i ** 0.5).dtype == np.float32
+    assert (Tensor([True, False]) + 3).dtype == np.int64
+    assert (i + f32).dtype == np.float32  # the floating operand's dtype, not numpy's float64
+    zero64 = np.array(2.0)  # a 0-d array of the same category does not promote
+    for y in (f32 + zero64, zero64 - f32, f32 * zero64, zero64 / f32, f32 * Tensor(zero64),
+              f32 ** np.float64(2), f32 ** zero64):
+        assert y.dtype == np.float32
+    assert (Tensor(np.ones(2, np.int32)) + Tensor(np.array(1.0))).dtype == np.float64  # higher category
+    assert (Tensor(np.ones(2, np.int32)) + np.array(3)).dtype == np.int32
+    assert (Tensor(np.float32(1.0)) + zero64).dtype == np.float64  # both 0-d: ordinary promotion
+    y = f32 ** np.float64(3)
+    y.sum().backward()
+    assert f32.grad.dtype == np.float32
+    np.testing.assert_allclose(f32.grad, [3.0, 3.0])
+
+
+def test_state_dict_of_shared_submodule_lists_every_path():
+    lin = nn.Linear(2, 3)
+    m = nn.Sequential(lin, lin)
+    sd = m.state_dict()
+    assert list(sd) == ["0.weight", "0.bias", "1.weight", "1.bias"]
+    assert [name for name, _ in m.named_parameters()] == ["0.weight", "0.bias"]
+    assert len(list(m.parameters())) == 2
+    sd["1.weight"] = sd["1.weight"] + 1
+    assert m.load_state_dict(sd) == ([], [])
+    np.testing.assert_allclose(lin.weight.data, sd["1.weight"])  # the later key wins, as in torch
+    del sd["1.bias"]
+    with pytest.raises(RuntimeError, match=r"missing keys: '1\.bias'"):
+        m.load_state_dict(sd)

@@ -71,12 +71,16 @@ def linear(input, weight, bias=None) -> Tensor:
 
 # --- activation -------------------------------------------------------------------------------
 class _ReLU(Function):
+    """max(x, 0) that lets NaN through, as torch.relu. The gradient is masked where the result is
+    <= 0, as in torch's threshold_backward: it passes where x > 0 and where x is NaN."""
+
     def forward(self, x):
-        self.positive = x > 0
-        return np.where(self.positive, x, np.zeros((), x.dtype))
+        out = np.where(x < 0, np.zeros((), x.dtype), x)  # NaN < 0 is False: NaN stays
+        self.blocked = out <= 0
+        return out
 
     def backward(self, g):
-        return np.where(self.positive, g, np.zeros((), g.dtype))
+        return np.where(self.blocked, np.zeros((), g.dtype), g)
 
 
 def relu(input) -> Tensor:
@@ -167,10 +171,19 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1) -> Tensor
 
 
 # --- reshaping --------------------------------------------------------------------------------
+def _wrap_dim(dim: int, nd: int) -> int:
+    """A dim in [-nd, nd) as a non-negative index; out of range raises IndexError like torch."""
+    dim = int(dim)
+    if not -nd <= dim < nd:
+        raise IndexError(f"Dimension out of range (expected to be in range of [{-nd}, {nd - 1}], "
+                         f"but got {dim})")
+    return dim % nd
+
+
 def flatten(input, start_dim: int = 1, end_dim: int = -1) -> Tensor:
     input = as_tensor(input)
-    nd = max(input.ndim, 1)
-    start, end = start_dim % nd, end_dim % nd
+    nd = max(input.ndim, 1)  # a 0-d input counts as 1-d, as in torch
+    start, end = _wrap_dim(start_dim, nd), _wrap_dim(end_dim, nd)
     if start > end:
         raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} "
                          f"for a {input.ndim}-d input")

@@ -149,25 +149,26 @@ class Module:
             yield param
 
     # --- state --------------------------------------------------------------------------------
+    def _state_entries(self, prefix: str = ""):
+        """(key, Parameter) for the state_dict: like torch, every path through _modules counts,
+        so a shared submodule or parameter appears under each of its names."""
+        for name, param in self._parameters.items():
+            if param is not None:
+                yield prefix + name, param
+        for name, module in self._modules.items():
+            if module is not None:
+                yield from module._state_entries(f"{prefix}{name}.")
+
     def state_dict(self) -> OrderedDict:
         """Copies of every parameter's array, keyed like PyTorch's state_dict."""
-        out = OrderedDict()
-        for module_prefix, module in self.named_modules():
-            for name, param in module._parameters.items():
-                if param is not None:
-                    out[f"{module_prefix}.{name}" if module_prefix else name] = param.data.copy()
-        return out
+        return OrderedDict((key, param.data.copy()) for key, param in self._state_entries())
 
     def load_state_dict(self, state_dict, strict: bool = True) -> IncompatibleKeys:
         """Copy values (numpy arrays, fastbp Tensors, CPU torch tensors, anything np.asarray
         takes) into the parameters, cast to each parameter's dtype. Checks everything before
         writing anything: shape mismatches always raise; missing and unexpected keys raise
         when strict."""
-        own = OrderedDict()
-        for module_prefix, module in self.named_modules():
-            for name, param in module._parameters.items():
-                if param is not None:
-                    own[f"{module_prefix}.{name}" if module_prefix else name] = param
+        own = OrderedDict(self._state_entries())
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
         problems = []
@@ -180,7 +181,11 @@ class Module:
             if key not in state_dict:
                 continue
             value = state_dict[key]
-            value = np.asarray(value.data if isinstance(value, Tensor) else value)
+            if isinstance(value, Tensor):
+                value = value.data
+            elif hasattr(value, "detach"):
+                value = value.detach()  # e.g. a torch Parameter, which np.asarray refuses
+            value = np.asarray(value)
             if value.shape != param.shape:
                 problems.append(f"shape mismatch for {key!r}: checkpoint has {value.shape}, "
                                 f"the model has {param.shape}")
