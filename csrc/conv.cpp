@@ -109,6 +109,80 @@ struct DyPacker {
   }
 };
 
+// Stride-1 convolutions can read the im2col matrix straight out of zero-padded copies of the
+// images, laid out channel by channel ([c][image][Hp][Wp]). With the padded plane as the pitch of
+// output pixels (pixel j = image*Hp*Wp + oh*Wp + ow), col[q][j] = x_pad[off[q] + j] for every
+// kernel row q, so packing is a plain copy. The pixels with oh >= Ho or ow >= Wo are computed and
+// dropped; this path is taken when they are few.
+struct PaddedLayout {
+  int64_t Hp, Wp, plane;     // padded size of one channel of one image
+  int64_t images;            // images per GEMM
+  std::vector<int64_t> off;  // per kernel row (c, ki, kj): offset of its tap in x_pad
+
+  int64_t Ho;
+  // pixels computed for `count` images; their taps reach (kw-1)*dw past the last plane
+  int64_t pixels(int64_t count) const { return (count - 1) * plane + Ho * Wp; }
+  int64_t slack;
+};
+
+PaddedLayout padded_layout(const ConvParams& p, const GroupShape& s) {
+  PaddedLayout L;
+  L.Hp = p.Ho + (p.kh - 1) * p.dh;
+  L.Wp = p.Wo + (p.kw - 1) * p.dw;
+  L.plane = L.Hp * L.Wp;
+  L.Ho = p.Ho;
+  L.slack = (p.kw - 1) * p.dw;
+  L.images = std::clamp<int64_t>(ceil_div(1024, L.plane), 1, std::max<int64_t>(p.N, 1));
+  L.off.resize(s.KK);
+  for (int64_t c = 0, q = 0; c < s.Cg; ++c)
+    for (int64_t ki = 0; ki < p.kh; ++ki)
+      for (int64_t kj = 0; kj < p.kw; ++kj)
+        L.off[q++] = c * L.images * L.plane + ki * p.dh * L.Wp + kj * p.dw;
+  return L;
+}
+
+// Worth it for stride 1 when at most 1/8 of the computed pixels are dropped (and the kernel is
+// more than 1x1: a 1x1 kernel's column matrix is the image itself).
+bool padded_path_pays(const ConvParams& p) {
+  const int64_t Hp = p.Ho + (p.kh - 1) * p.dh, Wp = p.Wo + (p.kw - 1) * p.dw;
+  return p.sh == 1 && p.sw == 1 && p.kh * p.kw > 1 && (Hp * Wp - p.Ho * p.Wo) * 8 <= p.Ho * p.Wo;
+}
+
+// x_pad gets `count` images (x_image apart in x) of the Cg channels at x, with ph rows and pw
+// columns of zeros before each plane and the rest of Hp x Wp after.
+template <typename T>
+void pad_images(const ConvParams& p, const PaddedLayout& L, int64_t Cg, int64_t count,
+                const T* x, int64_t x_image, T* x_pad) {
+  const int64_t before = std::min(p.pw, L.Wp), ncopy = std::clamp<int64_t>(L.Wp - p.pw, 0, p.W);
+  for (int64_t c = 0; c < Cg; ++c)
+    for (int64_t b = 0; b < count; ++b)
+      for (int64_t hp = 0; hp < L.Hp; ++hp) {
+        T* d = x_pad + (c * L.images + b) * L.plane + hp * L.Wp;
+        const int64_t ih = hp - p.ph;
+        if (ih < 0 || ih >= p.H) {
+          std::fill(d, d + L.Wp, T(0));
+          continue;
+        }
+        const T* src = x + b * x_image + (c * p.H + ih) * p.W;
+        std::fill(d, d + before, T(0));
+        std::copy(src, src + ncopy, d + before);
+        std::fill(d + before + ncopy, d + L.Wp, T(0));
+      }
+}
+
+// Element (q, j) at base[off[q] + j]: q runs over k, the lanes j over pixels.
+template <typename T>
+struct OffsetPacker {
+  const T* base;
+  const int64_t* off;
+
+  void pack(int64_t lane0, int64_t lanes, int64_t k0, int64_t kc, int width, T* dst) const {
+    for (int64_t q = 0; q < kc; ++q)
+      pack_detail::copy_row(base + off[k0 + q] + lane0, lanes, dst + q * width);
+    zero_lanes(lanes, kc, width, dst);
+  }
+};
+
 // Scatters an Og x (nb*P) GEMM result into nb images of y, adding the bias.
 template <typename T>
 void store_images(const T* tmp, int64_t nb, int64_t Og, int64_t P, int64_t y_image, const T* bias,
@@ -125,8 +199,44 @@ void store_images(const T* tmp, int64_t nb, int64_t Og, int64_t P, int64_t y_ima
 }  // namespace
 
 template <typename T>
+static void conv2d_forward_padded(const ConvParams& p, const GroupShape& s, const T* x,
+                                  const T* w, const T* bias, T* y) {
+  const PaddedLayout L = padded_layout(p, s);
+  const int64_t n_chunks = ceil_div(p.N, L.images), items = n_chunks * p.groups;
+  const Split th = split_threads(items);
+  const int64_t pad_size = round_up(s.Cg * L.images * L.plane + L.slack, 16);
+  const int64_t tmp_size = s.Og * L.pixels(L.images);
+  AlignedBuffer<T> work(th.outer * (pad_size + tmp_size));
+  parallel_for(items, th.outer, [&](int64_t item, int tid) {
+    const int64_t n0 = (item / p.groups) * L.images, g = item % p.groups;
+    const int64_t count = std::min(L.images, p.N - n0), N = L.pixels(count);
+    T* x_pad = work.data() + tid * (pad_size + tmp_size);
+    T* c = x_pad + pad_size;
+    pad_images(p, L, s.Cg, count, x + n0 * s.x_image + g * s.Cg * p.H * p.W, s.x_image, x_pad);
+    std::fill(x_pad + s.Cg * L.images * L.plane, x_pad + pad_size, T(0));
+    gemm_driver<T>(s.Og, N, s.KK, T(1), StridedPacker<T>{w + g * s.Og * s.KK, s.KK, 1},
+                   OffsetPacker<T>{x_pad, L.off.data()}, T(0), c, N, th.inner);
+    for (int64_t b = 0; b < count; ++b) {
+      T* yg = y + (n0 + b) * s.y_image + g * s.Og * s.P;
+      for (int64_t o = 0; o < s.Og; ++o) {
+        const T add = bias ? bias[g * s.Og + o] : T(0);
+        for (int64_t oh = 0; oh < p.Ho; ++oh) {
+          const T* src = c + o * N + b * L.plane + oh * L.Wp;
+          T* dst = yg + o * s.P + oh * p.Wo;
+          for (int64_t ow = 0; ow < p.Wo; ++ow) dst[ow] = src[ow] + add;
+        }
+      }
+    }
+  });
+}
+
+template <typename T>
 void conv2d_forward(const ConvParams& p, const T* x, const T* w, const T* bias, T* y) {
   const GroupShape s = group_shape(p);
+  if (padded_path_pays(p)) {
+    conv2d_forward_padded(p, s, x, w, bias, y);
+    return;
+  }
   const int64_t nb = images_per_gemm(p, s), n_chunks = ceil_div(p.N, nb);
   const Split th = split_threads(n_chunks * p.groups);
   AlignedBuffer<T> tmp(th.outer * s.Og * nb * s.P);
