@@ -69,9 +69,18 @@ struct ColPacker {
       const int64_t n = make_pixel_runs(g, lane0, lanes, runs.data());
       im2col_rows(g, x, x_image, runs.data(), n, k0, kc, dst, width, 1);
     } else {
-      runs.resize(kc);
-      const int64_t n = make_pixel_runs(g, k0, kc, runs.data());
-      im2col_rows(g, x, x_image, runs.data(), n, lane0, lanes, dst, 1, width);
+      // kernel rows as lanes: gather a few dozen pixels of each row contiguously (fast copies),
+      // then transpose that small block into the packed layout
+      constexpr int64_t kChunk = 64;
+      thread_local std::vector<T> rows;
+      rows.resize(lanes * kChunk);
+      runs.resize(kChunk);
+      for (int64_t p0 = 0; p0 < kc; p0 += kChunk) {
+        const int64_t pc = std::min(kChunk, kc - p0);
+        const int64_t n = make_pixel_runs(g, k0 + p0, pc, runs.data());
+        im2col_rows(g, x, x_image, runs.data(), n, lane0, lanes, rows.data(), pc, 1);
+        StridedPacker<T>{rows.data(), pc, 1}.pack(0, lanes, 0, pc, width, dst + p0 * width);
+      }
     }
     zero_lanes(lanes, kc, width, dst);
   }
