@@ -261,9 +261,39 @@ void conv2d_forward(const ConvParams& p, const T* x, const T* w, const T* bias, 
   });
 }
 
+// For stride 1, dX is itself a stride-1 convolution: of dY, with each group's weights swapped
+// in/out and flipped in space, and padding (k-1)*d - p on each side. When those paddings are
+// not negative this runs on the forward path and needs no col2im.
+static bool transposed_conv(const ConvParams& p, ConvParams& t) {
+  if (p.sh != 1 || p.sw != 1) return false;
+  const int64_t ph1 = p.Ho - 1 + (p.kh - 1) * p.dh + 1 - p.H - p.ph;  // padding after
+  const int64_t pw1 = p.Wo - 1 + (p.kw - 1) * p.dw + 1 - p.W - p.pw;
+  t = p;
+  t.C = p.O; t.H = p.Ho; t.W = p.Wo; t.O = p.C; t.Ho = p.H; t.Wo = p.W;
+  t.ph = (p.kh - 1) * p.dh - p.ph;
+  t.pw = (p.kw - 1) * p.dw - p.pw;
+  // the GEMM's rows are now the input channels: too few and the packing is not amortised
+  return t.ph >= 0 && t.pw >= 0 && (p.kh - 1) * p.dh - ph1 >= 0 &&
+         (p.kw - 1) * p.dw - pw1 >= 0 && p.C / p.groups >= 48 && padded_path_pays(t);
+}
+
 template <typename T>
 static void conv2d_backward_input(const ConvParams& p, const GroupShape& s, const T* dy,
                                   const T* w, T* dx) {
+  ConvParams t;
+  if (transposed_conv(p, t)) {
+    // w_t[g][c][o][kh-1-ki][kw-1-kj] = w[g][o][c][ki][kj]
+    const int64_t taps = p.kh * p.kw;
+    AlignedBuffer<T> w_t(p.O * s.KK);
+    for (int64_t g = 0; g < p.groups; ++g)
+      for (int64_t o = 0; o < s.Og; ++o)
+        for (int64_t c = 0; c < s.Cg; ++c)
+          for (int64_t k = 0; k < taps; ++k)
+            w_t.data()[((g * s.Cg + c) * s.Og + o) * taps + (taps - 1 - k)] =
+                w[((g * s.Og + o) * s.Cg + c) * taps + k];
+    conv2d_forward_padded(t, group_shape(t), dy, w_t.data(), static_cast<const T*>(nullptr), dx);
+    return;
+  }
   const int64_t nb = images_per_gemm(p, s), n_chunks = ceil_div(p.N, nb);
   const Split th = split_threads(n_chunks * p.groups);
   AlignedBuffer<T> cols(th.outer * s.KK * nb * s.P);

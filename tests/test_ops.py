@@ -920,3 +920,46 @@ def test_set_num_threads_rejects_out_of_range():
             fastbp.set_num_threads(bad)
     with pytest.raises(TypeError):
         fastbp.set_num_threads(2.0)
+
+
+# Larger stride-1 shapes: these take the zero-padded-image forward path and, with enough input
+# channels, the transposed-convolution path for the input gradient.
+PADDED_CASES = [
+    # x shape, weight shape, padding, dilation, groups
+    ((2, 5, 44, 40), (6, 5, 3, 3), 1, 1, 1),
+    ((1, 48, 44, 40), (6, 48, 3, 3), 1, 1, 1),
+    ((2, 6, 53, 49), (4, 3, 3, 2), "same", (2, 1), 2),
+    ((1, 50, 45, 61), (7, 50, 3, 3), (2, 1), 1, 1),
+    ((1, 96, 70, 66), (8, 48, 3, 3), 2, 2, 2),
+    ((3, 4, 200), (5, 4, 9), 4, 1, 1),
+    ((2, 64, 130), (6, 64, 8), "same", 2, 1),
+    ((2, 49, 77), (7, 7, 5), 1, 1, 7),
+]
+
+
+@pytest.mark.parametrize("xs,ws,padding,dilation,groups", PADDED_CASES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+def test_padded_image_paths(xs, ws, padding, dilation, groups, dtype):
+    rng = np.random.default_rng(21)
+    x = rng.standard_normal(xs).astype(dtype)
+    w = rng.standard_normal(ws).astype(dtype)
+    b = rng.standard_normal(ws[0]).astype(dtype)
+    one_d = len(xs) == 3
+    op, op_bwd = (fastbp.conv1d, fastbp.conv1d_backward) if one_d else (fastbp.conv2d, fastbp.conv2d_backward)
+    ref, ref_bwd = (reference.conv1d, reference.conv1d_backward) if one_d else (reference.conv2d, reference.conv2d_backward)
+    kw = dict(padding=padding, dilation=dilation, groups=groups)
+    tol = dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-10)
+    y = op(x, w, b, **kw)
+    np.testing.assert_allclose(y, ref(x, w, b, **kw), **tol)
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    threads = fastbp.get_num_threads()
+    try:
+        fastbp.set_num_threads(1)
+        one = op_bwd(dy, x, w, **kw)
+        fastbp.set_num_threads(2)
+        two = op_bwd(dy, x, w, **kw)
+    finally:
+        fastbp.set_num_threads(threads)
+    for got, got2, want in zip(one, two, ref_bwd(dy, x, w, **kw)):
+        np.testing.assert_allclose(got, want, **tol)
+        assert np.array_equal(got, got2)
