@@ -19,13 +19,57 @@ inline void valid_range(int64_t Wo, int64_t W, int64_t s, int64_t off, int64_t& 
 
 }  // namespace
 
-int64_t make_pixel_runs(const ConvGeometry& g, int64_t pix, int64_t count, PixelRun* runs) {
+bool padded_pixels_pay(const ConvGeometry& g) {
+  const int64_t Hp = g.Ho + (g.kh - 1) * g.dh, Wp = g.Wo + (g.kw - 1) * g.dw;
+  return g.sh == 1 && g.sw == 1 && g.kh * g.kw > 1 && (Hp * Wp - g.Ho * g.Wo) * 8 <= g.Ho * g.Wo;
+}
+
+PaddedInput::PaddedInput(const ConvGeometry& g, int64_t images_, bool padded_pixels_)
+    : padded_pixels(padded_pixels_) {
+  // rows reached by the last output row's last tap, and at least the input itself
+  Hp = std::max((g.Ho - 1) * g.sh + (g.kh - 1) * g.dh + 1, g.ph + g.H);
+  Wp = std::max((g.Wo - 1) * g.sw + (g.kw - 1) * g.dw + 1, g.pw + g.W);
+  plane = Hp * Wp;
+  images = images_;
+  channels = g.C;
+  slack = padded_pixels ? (g.kw - 1) * g.dw : 0;
+  tap.resize(g.C * g.kh * g.kw);
+  for (int64_t c = 0, q = 0; c < g.C; ++c)
+    for (int64_t ki = 0; ki < g.kh; ++ki)
+      for (int64_t kj = 0; kj < g.kw; ++kj) tap[q++] = c * images * plane + ki * g.dh * Wp + kj * g.dw;
+}
+
+template <typename T>
+void pad_input(const ConvGeometry& g, const PaddedInput& L, const T* x, int64_t x_image,
+               int64_t count, T* x_pad) {
+  std::fill(x_pad + L.size() - L.slack, x_pad + L.size(), T(0));
+  for (int64_t c = 0; c < g.C; ++c)
+    for (int64_t b = 0; b < count; ++b) {
+      T* plane = x_pad + (c * L.images + b) * L.plane;
+      const T* src = x + b * x_image + c * g.H * g.W;
+      std::fill(plane, plane + g.ph * L.Wp, T(0));
+      for (int64_t ih = 0; ih < g.H; ++ih) {
+        T* d = plane + (g.ph + ih) * L.Wp;
+        std::fill(d, d + g.pw, T(0));
+        std::copy(src + ih * g.W, src + (ih + 1) * g.W, d + g.pw);
+        std::fill(d + g.pw + g.W, d + L.Wp, T(0));
+      }
+      std::fill(plane + (g.ph + g.H) * L.Wp, plane + L.plane, T(0));
+    }
+}
+
+int64_t make_pixel_runs(const ConvGeometry& g, const PaddedInput& L, int64_t pix, int64_t count,
+                        PixelRun* runs) {
+  if (L.padded_pixels) {
+    runs[0] = PixelRun{0, count, pix};
+    return 1;
+  }
   const int64_t P = g.Ho * g.Wo;
   int64_t n = 0, out = 0;
   int64_t image = pix / P, q = pix % P, oh = q / g.Wo, ow = q % g.Wo;
   while (out < count) {
     const int64_t len = std::min(count - out, g.Wo - ow);
-    runs[n++] = PixelRun{out, len, image, oh, ow};
+    runs[n++] = PixelRun{out, len, image * L.plane + oh * g.sh * L.Wp + ow * g.sw};
     out += len;
     ow = 0;
     if (++oh == g.Ho) {
@@ -34,53 +78,6 @@ int64_t make_pixel_runs(const ConvGeometry& g, int64_t pix, int64_t count, Pixel
     }
   }
   return n;
-}
-
-template <typename T>
-void im2col_rows(const ConvGeometry& g, const T* x, int64_t x_image, const PixelRun* runs,
-                 int64_t n_runs, int64_t row0, int64_t rows, T* dst, int64_t row_stride,
-                 int64_t pix_stride) {
-  // per kernel column kj: input column offset and the valid output columns [lo, hi)
-  thread_local std::vector<int64_t> taps;
-  taps.resize(3 * g.kw);
-  for (int64_t kj = 0; kj < g.kw; ++kj) {
-    taps[3 * kj] = kj * g.dw - g.pw;
-    valid_range(g.Wo, g.W, g.sw, taps[3 * kj], taps[3 * kj + 1], taps[3 * kj + 2]);
-  }
-  int64_t kj = row0 % g.kw, ki = (row0 / g.kw) % g.kh, c = row0 / (g.kw * g.kh);
-  for (int64_t r = 0; r < rows; ++r) {
-    const int64_t off_w = taps[3 * kj], lo = taps[3 * kj + 1], hi = taps[3 * kj + 2];
-    const int64_t off_h = ki * g.dh - g.ph;
-    const T* plane = x + c * g.H * g.W;
-    T* d = dst + r * row_stride;
-    for (int64_t k = 0; k < n_runs; ++k) {
-      const PixelRun& run = runs[k];
-      T* o = d + run.out * pix_stride;
-      const int64_t ih = run.oh * g.sh + off_h, end = run.ow + run.len;
-      if (ih < 0 || ih >= g.H) {
-        for (int64_t i = 0; i < run.len; ++i) o[i * pix_stride] = T(0);
-        continue;
-      }
-      const T* src = plane + run.image * x_image + ih * g.W + off_w;  // src[ow*sw] is the tap
-      const int64_t a = std::clamp(lo, run.ow, end), b = std::clamp(hi, a, end);
-      for (int64_t ow = run.ow; ow < a; ++ow) o[(ow - run.ow) * pix_stride] = T(0);
-      if (pix_stride == 1 && g.sw == 1) {
-        T* __restrict oo = o - run.ow;
-        const T* __restrict ss = src;
-        for (int64_t ow = a; ow < b; ++ow) oo[ow] = ss[ow];
-      } else {
-        for (int64_t ow = a; ow < b; ++ow) o[(ow - run.ow) * pix_stride] = src[ow * g.sw];
-      }
-      for (int64_t ow = b; ow < end; ++ow) o[(ow - run.ow) * pix_stride] = T(0);
-    }
-    if (++kj == g.kw) {
-      kj = 0;
-      if (++ki == g.kh) {
-        ki = 0;
-        ++c;
-      }
-    }
-  }
 }
 
 template <typename T>
@@ -104,10 +101,10 @@ void col2im_2d(const ConvGeometry& g, const T* col, int64_t ld_col, T* x) {
   }
 }
 
-template void im2col_rows<float>(const ConvGeometry&, const float*, int64_t, const PixelRun*,
-                                 int64_t, int64_t, int64_t, float*, int64_t, int64_t);
-template void im2col_rows<double>(const ConvGeometry&, const double*, int64_t, const PixelRun*,
-                                  int64_t, int64_t, int64_t, double*, int64_t, int64_t);
+template void pad_input<float>(const ConvGeometry&, const PaddedInput&, const float*, int64_t,
+                               int64_t, float*);
+template void pad_input<double>(const ConvGeometry&, const PaddedInput&, const double*, int64_t,
+                                int64_t, double*);
 template void col2im_2d<float>(const ConvGeometry&, const float*, int64_t, float*);
 template void col2im_2d<double>(const ConvGeometry&, const double*, int64_t, double*);
 

@@ -1,38 +1,61 @@
-// im2col / col2im for one image (1-d convolution is the 2-d case with H = kH = 1).
-// col is (C*kH*kW) x (Ho*Wo), row (c, ki, kj), column (oh, ow):
-//   col[(c*kH + ki)*kW + kj][oh*Wo + ow] = x[c][oh*sh - ph + ki*dh][ow*sw - pw + kj*dw]  (0 outside)
+// im2col and col2im (1-d convolution is the 2-d case with H = kH = 1).
+// col is (C*kH*kW) x (Ho*Wo), row q = (c, ki, kj), column (oh, ow):
+//   col[q][oh*Wo + ow] = x[c][oh*sh - ph + ki*dh][ow*sw - pw + kj*dw]  (0 outside x)
 // ph, pw are the padding before the first row/column; padding after is implied by Ho, Wo.
+//
+// The column matrix is never stored. The images are copied once into a zero-padded buffer big
+// enough for every tap of every output pixel; there, col[q][pixel] = x_pad[tap[q] + pos(pixel)]
+// with no bounds to check, and the GEMM packers copy straight out of it.
 #pragma once
 #include <cstdint>
+#include <vector>
 
 namespace fastbp {
 
 struct ConvGeometry {
-  int64_t C, H, W;     // input channels (of one group) and size
-  int64_t kh, kw;      // kernel size
-  int64_t sh, sw;      // stride
-  int64_t ph, pw;      // padding before
-  int64_t dh, dw;      // dilation
-  int64_t Ho, Wo;      // output size
+  int64_t C, H, W;  // input channels (of one group) and size
+  int64_t kh, kw;   // kernel size
+  int64_t sh, sw;   // stride
+  int64_t ph, pw;   // padding before
+  int64_t dh, dw;   // dilation
+  int64_t Ho, Wo;   // output size
 };
 
-// Output pixels of a run of images (pixel j is pixel j % (Ho*Wo) of image j / (Ho*Wo)), cut at
-// the ends of output rows. The GEMM packers build these once per packed sliver.
-struct PixelRun {
-  int64_t out;     // position of the run's first pixel in the packed sequence
-  int64_t len;
-  int64_t image, oh, ow;  // where it starts
+// x_pad layout: [channel][image][Hp][Wp] for `images` images.
+//
+// Pixel numbering: normally pixel j is output pixel j % (Ho*Wo) of image j / (Ho*Wo). With
+// `padded_pixels` (stride 1 only), pixel j is instead x_pad position j itself: output rows have
+// pitch Wp and images pitch Hp*Wp, so every run of pixels is one contiguous copy; the pixels
+// with ow >= Wo or oh >= Ho are computed too and dropped by the caller.
+struct PaddedInput {
+  int64_t Hp, Wp, plane, images;
+  std::vector<int64_t> tap;  // per column-matrix row q = (c, ki, kj): offset in x_pad
+  int64_t channels;
+  bool padded_pixels;
+  int64_t slack;  // zeros after the last plane: the last taps of dropped pixels read them
+
+  PaddedInput(const ConvGeometry& g, int64_t images, bool padded_pixels = false);
+  int64_t size() const { return channels * images * plane + slack; }
 };
 
-// Fills runs (capacity `count`) for pixels [pix, pix + count); returns how many.
-int64_t make_pixel_runs(const ConvGeometry& g, int64_t pix, int64_t count, PixelRun* runs);
+// Whether numbering pixels by padded position pays: stride 1, a kernel larger than 1x1 and at
+// most 1/8 of the computed pixels dropped.
+bool padded_pixels_pay(const ConvGeometry& g);
 
-// im2col without storing col: for rows [row0, row0 + rows) of the column matrix and the pixels
-// of `runs`, dst[r*row_stride + p*pix_stride] = col[row0 + r][pixel p]. Images are x_image apart.
+// Copies `count` images of g.C channels (x_image apart, channel c at x + c*H*W) into x_pad.
 template <typename T>
-void im2col_rows(const ConvGeometry& g, const T* x, int64_t x_image, const PixelRun* runs,
-                 int64_t n_runs, int64_t row0, int64_t rows, T* dst, int64_t row_stride,
-                 int64_t pix_stride);
+void pad_input(const ConvGeometry& g, const PaddedInput& L, const T* x, int64_t x_image,
+               int64_t count, T* x_pad);
+
+// Pixels [pix, pix + count) of a run of images, cut at the ends of output rows (one run with
+// padded_pixels): within a run, pixel out + i of the packed sequence sits at x_pad position
+// pos + i*sw.
+struct PixelRun {
+  int64_t out, len, pos;
+};
+// Fills runs (capacity `count`); returns how many.
+int64_t make_pixel_runs(const ConvGeometry& g, const PaddedInput& L, int64_t pix, int64_t count,
+                        PixelRun* runs);
 
 // x += col2im(col), where row r of col starts at col + r*ld_col; zero x first for a plain col2im.
 template <typename T>
