@@ -7,16 +7,21 @@ walks the graph in reverse topological order and hands each op the gradient of i
 from __future__ import annotations
 
 import functools
+import threading
 
 import numpy as np
 
 __all__ = ["Tensor", "Function", "no_grad", "enable_grad", "is_grad_enabled"]
 
-_grad_enabled = True
+class _GradState(threading.local):
+    enabled = True  # per thread, as in PyTorch: no_grad in one thread leaves others recording
+
+
+_grad_state = _GradState()
 
 
 def is_grad_enabled() -> bool:
-    return _grad_enabled
+    return _grad_state.enabled
 
 
 class _GradMode:
@@ -25,14 +30,12 @@ class _GradMode:
     _mode = True
 
     def __enter__(self):
-        global _grad_enabled
-        self._prev = _grad_enabled
-        _grad_enabled = self._mode
+        self._prev = _grad_state.enabled
+        _grad_state.enabled = self._mode
         return self
 
     def __exit__(self, *exc):
-        global _grad_enabled
-        _grad_enabled = self._prev
+        _grad_state.enabled = self._prev
         return False
 
     def __call__(self, fn):
@@ -80,7 +83,7 @@ class Function:
         inputs = tuple(as_tensor(x) for x in inputs)
         ctx = cls(inputs)
         out = ctx.forward(*(t.data for t in inputs), **options)
-        record = _grad_enabled and any(ctx.needs_grad)
+        record = _grad_state.enabled and any(ctx.needs_grad)
         result = Tensor(out, requires_grad=record)
         if record:
             result._ctx = ctx

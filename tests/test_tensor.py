@@ -450,3 +450,13 @@ def test_state_dict_of_shared_submodule_lists_every_path():
     del sd["1.bias"]
     with pytest.raises(RuntimeError, match=r"missing keys: '1\.bias'"):
         m.load_state_dict(sd)
+
+
+def test_no_grad_is_per_thread():
+    import threading
+    seen = []
+    with fastbp.no_grad():
+        t = threading.Thread(target=lambda: seen.append((Tensor(np.ones(2), requires_grad=True) * 2).requires_grad))
+        t.start()
+        t.join()
+    assert seen == [True]

@@ -85,7 +85,9 @@ void gemm_driver(int64_t M, int64_t N, int64_t K, T alpha, const PackA& pack_a,
   }
   const GemmBlocking<T>& bk = gemm_blocking<T>(active_capability());
   const int MR = bk.mr, NR = bk.nr;
-  const int64_t KC = std::min(bk.kc, K);
+  // k in equal slices of at most kc (a multiple of 8): no short last slice, whose kernel calls
+  // would spend as long loading and storing C as multiplying
+  const int64_t KC = std::min(round_up(ceil_div(K, ceil_div(K, bk.kc)), 8), K);
   if (2.0 * M * N * K < kGemmMinParallelFlops) nt = 1;
   nt = std::max(nt, 1);
 

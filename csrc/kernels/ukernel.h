@@ -16,7 +16,7 @@ using gemm_ukernel = void (*)(int64_t kc, const T* a, const T* b, T* c, int64_t 
 
 // Tile sizes (MR rows x NR columns of C) that each kernel computes.
 namespace ref {
-constexpr int SMR = 4, SNR = 16, DMR = 4, DNR = 8;
+constexpr int SMR = 4, SNR = 8, DMR = 4, DNR = 4;
 FASTBP_DECLARE_UKERNELS(ref)
 }  // namespace ref
 namespace avx2 {
