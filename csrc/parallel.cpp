@@ -32,8 +32,8 @@ const int g_atfork_registered = pthread_atfork(nullptr, nullptr, on_fork_child);
 }  // namespace
 
 int max_threads() {
-  return g_single_after_fork.load(std::memory_order_relaxed) ? 1
-                                                             : g_threads.load(std::memory_order_relaxed);
+  if (!have_openmp() || g_single_after_fork.load(std::memory_order_relaxed)) return 1;
+  return g_threads.load(std::memory_order_relaxed);
 }
 
 void note_parallel_region() {

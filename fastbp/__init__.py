@@ -25,7 +25,8 @@ def set_num_threads(n):
     """Set how many threads fastbp's kernels use (results are identical for any count).
 
     In a child made by fork() after the parent ran threaded work, fastbp stays on one thread:
-    the OpenMP runtime's worker threads do not survive a fork.
+    the OpenMP runtime's worker threads do not survive a fork. A build without OpenMP always
+    runs on one thread (get_num_threads() says 1; show_config() says why).
     """
     import operator
     if isinstance(n, bool):
