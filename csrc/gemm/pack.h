@@ -34,6 +34,9 @@ inline void copy_row(const T* src, int64_t n, T* dst) {
     _mm_storeu_si128(reinterpret_cast<__m128i*>(d + l * sizeof(T)), x0);
     _mm_storeu_si128(reinterpret_cast<__m128i*>(d + l * sizeof(T) + 16), x1);
   }
+  for (; l + V <= n; l += V)  // short rows (im2col runs of small images) end here, not below
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(d + l * sizeof(T)),
+                     _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + l * sizeof(T))));
 #endif
   for (; l < n; ++l) dst[l] = src[l];
 }
