@@ -40,8 +40,9 @@ GroupShape group_shape(const ConvParams& p) {
 
 // Images per GEMM: enough pixels for full-width panels. Depends on the shape only, never on the
 // thread count, so results do not either.
-int64_t images_per_gemm(const ConvParams& p, const GroupShape& s) {
-  return std::clamp<int64_t>(ceil_div(1024, std::max<int64_t>(s.P, 1)), 1, std::max<int64_t>(p.N, 1));
+int64_t images_per_gemm(int64_t images, int64_t pixels_per_image) {
+  return std::clamp<int64_t>(ceil_div(1024, std::max<int64_t>(pixels_per_image, 1)), 1,
+                             std::max<int64_t>(images, 1));
 }
 
 // Threads over `items` independent GEMMs: one item per thread when there are enough items,
@@ -161,10 +162,7 @@ template <typename T>
 void conv2d_forward(const ConvParams& p, const T* x, const T* w, const T* bias, T* y) {
   const GroupShape s = group_shape(p);
   const bool padded = padded_pixels_pay(s.geom);
-  // images per GEMM: enough pixels for full-width panels (a function of the shape only)
-  const int64_t per_image = padded ? PaddedInput(s.geom, 1).plane : s.P;
-  const int64_t nb = std::clamp<int64_t>(ceil_div(1024, std::max<int64_t>(per_image, 1)), 1,
-                                         std::max<int64_t>(p.N, 1));
+  const int64_t nb = images_per_gemm(p.N, padded ? PaddedInput(s.geom, 1).plane : s.P);
   const int64_t n_chunks = ceil_div(p.N, nb);
   const Split th = split_threads(n_chunks * p.groups);
   const PaddedInput L(s.geom, nb, padded);
@@ -226,7 +224,7 @@ static void conv2d_backward_input(const ConvParams& p, const GroupShape& s, cons
     conv2d_forward(t, dy, w_t.data(), static_cast<const T*>(nullptr), dx);
     return;
   }
-  const int64_t nb = images_per_gemm(p, s), n_chunks = ceil_div(p.N, nb);
+  const int64_t nb = images_per_gemm(p.N, s.P), n_chunks = ceil_div(p.N, nb);
   const Split th = split_threads(n_chunks * p.groups);
   AlignedBuffer<T> cols(th.outer * s.KK * nb * s.P);
   parallel_for(n_chunks * p.groups, th.outer, [&](int64_t item, int tid) {
