@@ -116,6 +116,11 @@ struct ColPixelLanes : ColPacker<T> {
   void pack(int64_t lane0, int64_t lanes, int64_t k0, int64_t kc, int width, T* dst) const {
     ColPacker<T>::pack(lane0, lanes, k0, kc, width, dst, true);
   }
+  // with padded pixel numbering, col[q][j] = x_pad[tap[q] + j]: rows the kernel can read in place
+  InPlaceB<T> in_place() const {
+    if (!this->L.padded_pixels) return {};
+    return {this->x_pad, this->L.tap.data()};
+  }
 };
 template <typename T>
 struct ColRowLanes : ColPacker<T> {

@@ -14,7 +14,7 @@ const GemmBlocking<float>& gemm_blocking<float>(Capability c) {
   static const GemmBlocking<float> avx2{k::avx2::SMR, k::avx2::SNR, 3072, 384, 480,
                                         k::avx2::sgemm_avx2};
   static const GemmBlocking<float> avx512{k::avx512::SMR, k::avx512::SNR, 3072, 384, 480,
-                                          k::avx512::sgemm_avx512};
+                                          k::avx512::sgemm_avx512, k::avx512::sgemm_avx512_rows};
   if (c == Capability::avx512) return avx512;
   if (c == Capability::avx2) return avx2;
 #endif
@@ -29,7 +29,7 @@ const GemmBlocking<double>& gemm_blocking<double>(Capability c) {
   static const GemmBlocking<double> avx2{k::avx2::DMR, k::avx2::DNR, 3072, 256, 384,
                                          k::avx2::dgemm_avx2};
   static const GemmBlocking<double> avx512{k::avx512::DMR, k::avx512::DNR, 3072, 256, 384,
-                                           k::avx512::dgemm_avx512};
+                                           k::avx512::dgemm_avx512, k::avx512::dgemm_avx512_rows};
   if (c == Capability::avx512) return avx512;
   if (c == Capability::avx2) return avx2;
 #endif

@@ -14,6 +14,7 @@ struct GemmBlocking {
   int64_t kc;      // depth of one packed panel; the A sliver (mr x kc) stays in L1
   int64_t nc;      // columns of C per task at most; its B block (kc x nc) stays in L2
   kernels::gemm_ukernel<T> kernel;
+  kernels::gemm_ukernel_rows<T> rows_kernel = nullptr;  // B read in place, where the ISA has one
 };
 
 template <typename T>

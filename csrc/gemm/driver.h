@@ -44,6 +44,22 @@ int64_t pack_depth_hint(const P&, long) {
   return 0;
 }
 
+// A packer whose B operand already sits in memory as rows (B(p, j) = base[off[p] + j]) says so
+// with `in_place()`; on ISAs with a rows kernel the driver then reads B there, unpacked.
+template <typename T>
+struct InPlaceB {
+  const T* base = nullptr;
+  const int64_t* off = nullptr;
+};
+template <typename T, class P>
+auto in_place_hint(const P& p, int) -> decltype(InPlaceB<T>(p.in_place())) {
+  return p.in_place();
+}
+template <typename T, class P>
+InPlaceB<T> in_place_hint(const P&, long) {
+  return {};
+}
+
 struct TaskGrid {
   int64_t n_rows, n_cols;  // C is cut into n_rows x n_cols tasks
 };
@@ -98,8 +114,10 @@ void gemm_driver(int64_t M, int64_t N, int64_t K, T alpha, const PackA& pack_a,
   const int64_t block_sl = std::max<int64_t>(1, bk.nc / NR);  // B slivers per packed block
   const int64_t MB = ceil_div(m_sl, grid.n_rows) * MR;
   const int64_t NB = std::min(ceil_div(n_sl, grid.n_cols), block_sl) * NR;
+  const InPlaceB<T> direct = bk.rows_kernel ? in_place_hint<T>(pack_b, 0) : InPlaceB<T>{};
   // each thread's A then B buffer, both starting on 64-byte boundaries (the kernels' aligned loads)
-  const int64_t a_size = round_up(MB * KC, 64), per_thread = a_size + round_up(NB * KC, 64);
+  const int64_t a_size = round_up(MB * KC, 64);
+  const int64_t per_thread = a_size + (direct.base ? 0 : round_up(NB * KC, 64));
   AlignedBuffer<T> buffers(std::min<int64_t>(nt, n_tasks) * per_thread);
   const int64_t b_hint = pack_depth_hint(pack_b, 0);
   const int64_t b_depth = b_hint > 0 ? b_hint : KC;
@@ -124,7 +142,7 @@ void gemm_driver(int64_t M, int64_t N, int64_t K, T alpha, const PackA& pack_a,
       for (int64_t rb = r0; rb < r1; rb += block_sl) {
         const int64_t jc = rb * NR, nb = std::min(std::min(r1, rb + block_sl) * NR, N) - jc;
         const int64_t n_bs = ceil_div(nb, NR);
-        if (!(K == kc && held[tid] == jc && r1 - r0 <= block_sl)) {
+        if (!direct.base && !(K == kc && held[tid] == jc && r1 - r0 <= block_sl)) {
           for (int64_t q = 0; q < kc; q += b_depth)
             for (int64_t s = 0; s < n_bs; ++s)
               pack_b.pack(jc + s * NR, std::min<int64_t>(NR, nb - s * NR), pc + q,
@@ -135,9 +153,15 @@ void gemm_driver(int64_t M, int64_t N, int64_t K, T alpha, const PackA& pack_a,
         for (int64_t s = 0; s < n_as; ++s) {
           const int64_t i = ic + s * MR, m = std::min<int64_t>(MR, M - i);
           const T* a = ap + s * MR * kc;
-          for (int64_t bs = 0; bs < n_bs; ++bs)
-            bk.kernel(kc, a, bp + bs * NR * kc, C + i * ldc + jc + bs * NR, ldc, m,
-                      std::min<int64_t>(NR, nb - bs * NR), alpha, beta_pc);
+          for (int64_t bs = 0; bs < n_bs; ++bs) {
+            T* c = C + i * ldc + jc + bs * NR;
+            const int64_t n = std::min<int64_t>(NR, nb - bs * NR);
+            if (direct.base)
+              bk.rows_kernel(kc, a, direct.base + jc + bs * NR, direct.off + pc, c, ldc, m, n,
+                             alpha, beta_pc);
+            else
+              bk.kernel(kc, a, bp + bs * NR * kc, c, ldc, m, n, alpha, beta_pc);
+          }
         }
       }
     }

@@ -50,15 +50,41 @@ inline __mmask16 lane_mask(int64_t n) {
   return static_cast<__mmask16>((1u << n) - 1);
 }
 
+// Where the kernel reads row p of B (NR values): a packed sliver (aligned, zero-padded), or
+// rows left in place at b + off[p] (unaligned; lanes past n are masked off, never read).
+template <typename T, int NV>
+struct PackedRows {
+  const T* b;
+  int nr;
+  const T* row(int64_t p) const { return b + p * nr; }
+  void prefetch(int64_t p, int64_t) const {  // past the end is harmless: prefetch never faults
+    _mm_prefetch(reinterpret_cast<const char*>(b + (p + 8) * nr), _MM_HINT_T0);
+  }
+  typename Zmm<T>::V load(const T* r, int v) const { return Zmm<T>::load(r + v * Zmm<T>::L); }
+};
+template <typename T, int NV>
+struct InPlaceRows {
+  const T* b;
+  const int64_t* off;
+  __mmask16 mask[NV];
+  const T* row(int64_t p) const { return b + off[p]; }
+  void prefetch(int64_t p, int64_t kc) const {  // off[] itself must not be read past kc
+    if (p + 8 < kc) _mm_prefetch(reinterpret_cast<const char*>(row(p + 8)), _MM_HINT_T0);
+  }
+  typename Zmm<T>::V load(const T* r, int v) const {
+    return Zmm<T>::maskz_loadu(mask[v], r + v * Zmm<T>::L);
+  }
+};
+
 // ROWS rows x NV vectors of C; packed A has MR values per k step (ROWS < MR: a short bottom-edge
-// tile computes only the rows it stores), packed B has BV vectors (NV < BV: likewise for a narrow
-// right edge). Full unrolling keeps acc[][] in registers.
-template <typename T, int MR, int NV, int BV = NV, int ROWS = MR>
-inline void zmm_ukernel(int64_t kc, const T* __restrict a, const T* __restrict b,
-                        T* __restrict c, int64_t ldc, int64_t m, int64_t n, T alpha, T beta) {
+// tile computes only the rows it stores); B rows come from `rows`, NR wide (NV < NR/L: a narrow
+// right edge computes only the vectors it stores). Full unrolling keeps acc[][] in registers.
+template <typename T, int MR, int NV, int ROWS, class Rows>
+inline void zmm_ukernel(int64_t kc, const T* __restrict a, const Rows& rows, T* __restrict c,
+                        int64_t ldc, int64_t m, int64_t n, T alpha, T beta) {
   using Z = Zmm<T>;
   using V = typename Z::V;
-  constexpr int L = Z::L, NR = BV * L;
+  constexpr int L = Z::L;
   V acc[ROWS][NV];
 #pragma GCC unroll 32
   for (int i = 0; i < ROWS; ++i)
@@ -74,11 +100,11 @@ inline void zmm_ukernel(int64_t kc, const T* __restrict a, const T* __restrict b
 #pragma GCC unroll 4
   for (int64_t p = 0; p < kc; ++p) {
     const T* ap = a + p * MR;
-    const T* bp = b + p * NR;
-    _mm_prefetch(reinterpret_cast<const char*>(bp + 8 * NR), _MM_HINT_T0);
+    const T* bp = rows.row(p);
+    rows.prefetch(p, kc);
     V bv[NV];
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) bv[v] = Z::load(bp + v * L);
+    for (int v = 0; v < NV; ++v) bv[v] = rows.load(bp, v);
 #pragma GCC unroll 32
     for (int i = 0; i < ROWS; ++i) {
       const V ai = Z::set1(ap[i]);
@@ -107,34 +133,68 @@ inline void zmm_ukernel(int64_t kc, const T* __restrict a, const T* __restrict b
   }
 }
 
+// Picks the narrowest tile that covers m x n (rows and vectors not stored are not computed).
+template <typename T, int MR, int NR, template <typename, int> class RowsOf, class Make>
+inline void dispatch_tile(int64_t kc, const T* a, const Make& make, T* c, int64_t ldc, int64_t m,
+                          int64_t n, T alpha, T beta) {
+  constexpr int L = Zmm<T>::L;
+  static_assert(NR == 2 * L, "avx512 kernels are two vectors wide");
+  if (n <= L) {
+    zmm_ukernel<T, MR, 1, MR>(kc, a, make.template get<RowsOf<T, 1>>(n), c, ldc, m, n, alpha, beta);
+  } else if (m <= 4) {
+    zmm_ukernel<T, MR, 2, 4>(kc, a, make.template get<RowsOf<T, 2>>(n), c, ldc, m, n, alpha, beta);
+  } else if (m <= 8) {
+    zmm_ukernel<T, MR, 2, 8>(kc, a, make.template get<RowsOf<T, 2>>(n), c, ldc, m, n, alpha, beta);
+  } else {
+    zmm_ukernel<T, MR, 2, MR>(kc, a, make.template get<RowsOf<T, 2>>(n), c, ldc, m, n, alpha, beta);
+  }
+}
+
+template <typename T, int NR>
+struct MakePacked {
+  const T* b;
+  template <class R>
+  R get(int64_t) const { return R{b, NR}; }
+};
+template <typename T>
+struct MakeInPlace {
+  const T* b;
+  const int64_t* off;
+  template <class R>
+  R get(int64_t n) const {
+    R r{b, off, {}};
+    for (int v = 0; v < int(sizeof(r.mask) / sizeof(r.mask[0])); ++v)
+      r.mask[v] = lane_mask<Zmm<T>::L>(n - v * Zmm<T>::L);
+    return r;
+  }
+};
+
 }  // namespace
 
 namespace fastbp::kernels::avx512 {
 
-static_assert(SNR == 32 && DNR == 16, "avx512 kernels are two vectors wide");
-
 void sgemm_avx512(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int64_t m,
                   int64_t n, float alpha, float beta) {
-  if (n <= 16)
-    zmm_ukernel<float, SMR, 1, SNR / 16>(kc, a, b, c, ldc, m, n, alpha, beta);
-  else if (m <= 4)
-    zmm_ukernel<float, SMR, 2, 2, 4>(kc, a, b, c, ldc, m, n, alpha, beta);
-  else if (m <= 8)
-    zmm_ukernel<float, SMR, 2, 2, 8>(kc, a, b, c, ldc, m, n, alpha, beta);
-  else
-    zmm_ukernel<float, SMR, SNR / 16>(kc, a, b, c, ldc, m, n, alpha, beta);
+  dispatch_tile<float, SMR, SNR, PackedRows>(kc, a, MakePacked<float, SNR>{b}, c, ldc, m, n,
+                                             alpha, beta);
 }
 
 void dgemm_avx512(int64_t kc, const double* a, const double* b, double* c, int64_t ldc,
                   int64_t m, int64_t n, double alpha, double beta) {
-  if (n <= 8)
-    zmm_ukernel<double, DMR, 1, DNR / 8>(kc, a, b, c, ldc, m, n, alpha, beta);
-  else if (m <= 4)
-    zmm_ukernel<double, DMR, 2, 2, 4>(kc, a, b, c, ldc, m, n, alpha, beta);
-  else if (m <= 8)
-    zmm_ukernel<double, DMR, 2, 2, 8>(kc, a, b, c, ldc, m, n, alpha, beta);
-  else
-    zmm_ukernel<double, DMR, DNR / 8>(kc, a, b, c, ldc, m, n, alpha, beta);
+  dispatch_tile<double, DMR, DNR, PackedRows>(kc, a, MakePacked<double, DNR>{b}, c, ldc, m, n,
+                                              alpha, beta);
+}
+
+void sgemm_avx512_rows(int64_t kc, const float* a, const float* b, const int64_t* b_off,
+                       float* c, int64_t ldc, int64_t m, int64_t n, float alpha, float beta) {
+  dispatch_tile<float, SMR, SNR, InPlaceRows>(kc, a, MakeInPlace<float>{b, b_off}, c, ldc, m, n,
+                                              alpha, beta);
+}
+
+void dgemm_avx512_rows(int64_t kc, const double* a, const double* b, const int64_t* b_off,
+                       double* c, int64_t ldc, int64_t m, int64_t n, double alpha, double beta) {
+  dispatch_tile<double, DMR, DNR, InPlaceRows>(kc, a, MakeInPlace<double>{b, b_off}, c, ldc, m,
+                                               n, alpha, beta);
 }
 
 }  // namespace fastbp::kernels::avx512
