@@ -141,7 +141,7 @@ def run_layers(quick=False, out=sys.stdout, err=sys.stderr):
     torch = _torch()
     peers = ["numpy"] + (["torch"] if torch is not None else [])
     # the numpy reference is slow: fewer, shorter pairs against it
-    settings = {"numpy": dict(pairs=3 if quick else 5, block=1, rest=0.15),
+    settings = {"numpy": dict(pairs=3, block=1, rest=0.15),
                 "torch": dict(pairs=3 if quick else 9, block=2 if quick else 3,
                               rest=0.05 if quick else 0.15)}
     cases = _layer_cases(torch)
