@@ -283,40 +283,26 @@ def test_array_likes_accepted(rng):
 # ---------------------------------------------------------------------------------------------
 # finite differences (float64, small shapes): backward is the derivative of fastbp's forward
 
-NUMERICAL_CONV2D = [  # (x shape, weight shape, stride, padding, dilation, groups)
-    ((2, 2, 5, 6), (3, 2, 3, 2), 1, 0, 1, 1),
-    ((1, 4, 6, 5), (4, 2, 3, 3), 2, (1, 2), 1, 2),
-    ((2, 3, 6, 6), (3, 1, 2, 2), 1, "same", 2, 3),
-    ((1, 2, 7, 5), (2, 2, 2, 3), (2, 1), "valid", (1, 2), 1),
+NUMERICAL_CONV = [  # (op, x shape, weight shape, stride, padding, dilation, groups)
+    ("conv2d", (2, 2, 5, 6), (3, 2, 3, 2), 1, 0, 1, 1),
+    ("conv2d", (1, 4, 6, 5), (4, 2, 3, 3), 2, (1, 2), 1, 2),
+    ("conv2d", (2, 3, 6, 6), (3, 1, 2, 2), 1, "same", 2, 3),
+    ("conv2d", (1, 2, 7, 5), (2, 2, 2, 3), (2, 1), "valid", (1, 2), 1),
+    ("conv1d", (2, 2, 9), (3, 2, 3), 1, 1, 1, 1),
+    ("conv1d", (1, 4, 10), (6, 2, 2), 2, 0, 2, 2),
+    ("conv1d", (2, 3, 8), (3, 1, 4), 1, "same", 1, 3),
 ]
 
 
-@pytest.mark.parametrize("x_shape,w_shape,stride,padding,dilation,groups", NUMERICAL_CONV2D,
-                         ids=[f"{_id(c[0])}-{_id(c[1])}" for c in NUMERICAL_CONV2D])
-def test_conv2d_numerical_grads(rng, x_shape, w_shape, stride, padding, dilation, groups):
+@pytest.mark.parametrize("op,x_shape,w_shape,stride,padding,dilation,groups", NUMERICAL_CONV,
+                         ids=[f"{c[0]}-{_id(c[1])}-{_id(c[2])}" for c in NUMERICAL_CONV])
+def test_conv_numerical_grads(rng, op, x_shape, w_shape, stride, padding, dilation, groups):
+    forward, backward = getattr(fastbp, op), getattr(fastbp, op + "_backward")
     geometry = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
     inputs = (randn(rng, x_shape), randn(rng, w_shape), randn(rng, w_shape[:1]))
-    grad_output = randn(rng, fastbp.conv2d(*inputs, **geometry).shape)
-    check_numerical_grads(lambda x, w, b: fastbp.conv2d(x, w, b, **geometry),
-                          lambda gy, x, w, b: fastbp.conv2d_backward(gy, x, w, **geometry),
-                          inputs, grad_output)
-
-
-NUMERICAL_CONV1D = [
-    ((2, 2, 9), (3, 2, 3), 1, 1, 1, 1),
-    ((1, 4, 10), (6, 2, 2), 2, 0, 2, 2),
-    ((2, 3, 8), (3, 1, 4), 1, "same", 1, 3),
-]
-
-
-@pytest.mark.parametrize("x_shape,w_shape,stride,padding,dilation,groups", NUMERICAL_CONV1D,
-                         ids=[f"{_id(c[0])}-{_id(c[1])}" for c in NUMERICAL_CONV1D])
-def test_conv1d_numerical_grads(rng, x_shape, w_shape, stride, padding, dilation, groups):
-    geometry = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
-    inputs = (randn(rng, x_shape), randn(rng, w_shape), randn(rng, w_shape[:1]))
-    grad_output = randn(rng, fastbp.conv1d(*inputs, **geometry).shape)
-    check_numerical_grads(lambda x, w, b: fastbp.conv1d(x, w, b, **geometry),
-                          lambda gy, x, w, b: fastbp.conv1d_backward(gy, x, w, **geometry),
+    grad_output = randn(rng, forward(*inputs, **geometry).shape)
+    check_numerical_grads(lambda x, w, b: forward(x, w, b, **geometry),
+                          lambda gy, x, w, b: backward(gy, x, w, **geometry),
                           inputs, grad_output)
 
 
