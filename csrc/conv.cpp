@@ -62,6 +62,7 @@ struct ColPacker {
   const ConvGeometry& g;
   const PaddedInput& L;
   const T* x_pad;  // first channel of the group
+  bool pixels_are_lanes;
 
   // rows [q0, q0 + rows) of col at the pixels of `runs`: row r to out + r*row_stride
   void gather(int64_t q0, int64_t rows, const PixelRun* runs, int64_t n_runs, T* out,
@@ -82,14 +83,9 @@ struct ColPacker {
     }
   }
 
-  void pack(int64_t lane0, int64_t lanes, int64_t k0, int64_t kc, int width, T* dst,
-            bool pixels_are_lanes) const {
+  void pack(int64_t lane0, int64_t lanes, int64_t k0, int64_t kc, int width, T* dst) const {
     thread_local std::vector<PixelRun> runs;
-    if (pixels_are_lanes && L.padded_pixels) {  // one contiguous copy per row
-      const int64_t* tap = L.tap.data();
-      for (int64_t q = 0; q < kc; ++q)
-        pack_detail::copy_row(x_pad + tap[k0 + q] + lane0, lanes, dst + q * width);
-    } else if (pixels_are_lanes) {
+    if (pixels_are_lanes) {
       runs.resize(lanes);
       const int64_t n = make_pixel_runs(g, L, lane0, lanes, runs.data());
       gather(k0, kc, runs.data(), n, dst, width);
@@ -109,53 +105,37 @@ struct ColPacker {
     }
     zero_lanes(lanes, kc, width, dst);
   }
-};
 
-template <typename T>
-struct ColPixelLanes : ColPacker<T> {
-  void pack(int64_t lane0, int64_t lanes, int64_t k0, int64_t kc, int width, T* dst) const {
-    ColPacker<T>::pack(lane0, lanes, k0, kc, width, dst, true);
-  }
   // with padded pixel numbering, col[q][j] = x_pad[tap[q] + j]: rows the kernel can read in place
   InPlaceB<T> in_place() const {
-    if (!this->L.padded_pixels) return {};
-    return {this->x_pad, this->L.tap.data()};
-  }
-};
-template <typename T>
-struct ColRowLanes : ColPacker<T> {
-  void pack(int64_t lane0, int64_t lanes, int64_t k0, int64_t kc, int width, T* dst) const {
-    ColPacker<T>::pack(lane0, lanes, k0, kc, width, dst, false);
+    if (!pixels_are_lanes || !L.padded_pixels) return {};
+    return {x_pad, L.tap.data()};
   }
 };
 
-// dY of one group over a run of images as an Og x (images*P) matrix.
+// dY of one group over a run of images as an Og x (images*P) matrix, packed one image's piece
+// at a time (within an image it is a plain strided matrix).
 template <typename T>
 struct DyPacker {
   const T* dy;  // first image, first channel of the group
   int64_t y_image, P;
   bool pixels_are_lanes;
 
-  void copy(int64_t o, int64_t pix, int64_t count, T* out, int64_t stride) const {
-    while (count > 0) {
-      const int64_t b = pix / P, q = pix % P, n = std::min(count, P - q);
-      const T* src = dy + b * y_image + o * P + q;
-      if (stride == 1) {
-        std::copy(src, src + n, out);
-      } else {
-        for (int64_t i = 0; i < n; ++i) out[i * stride] = src[i];
-      }
-      out += n * stride;
-      pix += n;
-      count -= n;
-    }
-  }
-
   void pack(int64_t lane0, int64_t lanes, int64_t k0, int64_t kc, int width, T* dst) const {
-    if (pixels_are_lanes) {
-      for (int64_t q = 0; q < kc; ++q) copy(k0 + q, lane0, lanes, dst + q * width, 1);
-    } else {
-      for (int64_t l = 0; l < lanes; ++l) copy(lane0 + l, k0, kc, dst + l, width);
+    // the pixel range is the lanes or the k steps; cut it at image boundaries
+    int64_t pix = pixels_are_lanes ? lane0 : k0;
+    const int64_t count = pixels_are_lanes ? lanes : kc;
+    for (int64_t done = 0; done < count;) {
+      const int64_t b = pix / P, q = pix % P, n = std::min(count - done, P - q);
+      const T* base = dy + b * y_image + q;  // element (o, pixel q + i) at base[o*P + i]
+      if (pixels_are_lanes) {  // k steps are channels: rows of pixels, plain copies
+        for (int64_t o = 0; o < kc; ++o)
+          pack_detail::copy_row(base + (k0 + o) * P, n, dst + o * width + done);
+      } else {  // lanes are channels, k steps pixels: the transposing packer, one image at a time
+        StridedPacker<T>{base, P, 1}.pack(lane0, lanes, 0, n, width, dst + done * width);
+      }
+      pix += n;
+      done += n;
     }
     zero_lanes(lanes, kc, width, dst);
   }
@@ -183,7 +163,7 @@ void conv2d_forward(const ConvParams& p, const T* x, const T* w, const T* bias, 
     T* c = x_pad + pad_size;
     pad_input(s.geom, L, x + n0 * s.x_image + g * s.Cg * p.H * p.W, s.x_image, count, x_pad);
     gemm_driver<T>(s.Og, N, s.KK, T(1), StridedPacker<T>{w + g * s.Og * s.KK, s.KK, 1},
-                   ColPixelLanes<T>{{s.geom, L, x_pad}}, T(0), c, N, th.inner);
+                   ColPacker<T>{s.geom, L, x_pad, true}, T(0), c, N, th.inner);
     // y = the result without dropped pixels, plus the bias
     for (int64_t b = 0; b < count; ++b)
       for (int64_t o = 0; o < s.Og; ++o) {
@@ -271,7 +251,7 @@ static void conv2d_backward_weight(const ConvParams& p, const GroupShape& s, con
     parallel_for(p.groups, th.outer, [&](int64_t g, int) {
       gemm_driver<T>(s.Og, s.KK, count * s.P, T(1),
                      DyPacker<T>{dy + n0 * s.y_image + g * s.Og * s.P, s.y_image, s.P, false},
-                     ColRowLanes<T>{{s.geom, Lc, x_pad.data() + g * s.Cg * chunk * L.plane}},
+                     ColPacker<T>{s.geom, Lc, x_pad.data() + g * s.Cg * chunk * L.plane, false},
                      n0 == 0 ? T(0) : T(1), dw + g * s.Og * s.KK, s.KK, th.inner);
     });
   }
