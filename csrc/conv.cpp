@@ -147,7 +147,8 @@ template <typename T>
 void conv2d_forward(const ConvParams& p, const T* x, const T* w, const T* bias, T* y) {
   const GroupShape s = group_shape(p);
   const bool padded = padded_pixels_pay(s.geom);
-  const int64_t nb = images_per_gemm(p.N, padded ? PaddedInput(s.geom, 1).plane : s.P);
+  const int64_t plane = PaddedInput::padded_rows(s.geom) * PaddedInput::padded_cols(s.geom);
+  const int64_t nb = images_per_gemm(p.N, padded ? plane : s.P);
   const int64_t n_chunks = ceil_div(p.N, nb);
   const Split th = split_threads(n_chunks * p.groups);
   const PaddedInput L(s.geom, nb, padded);
@@ -233,25 +234,25 @@ static void conv2d_backward_input(const ConvParams& p, const GroupShape& s, cons
 template <typename T>
 static void conv2d_backward_weight(const ConvParams& p, const GroupShape& s, const T* dy,
                                    const T* x, T* dw) {
-  const PaddedInput L(s.geom, 1);  // only for the plane size
-  const int64_t chunk = std::clamp<int64_t>((int64_t(1) << 24) / std::max<int64_t>(p.C * L.plane, 1),
+  const int64_t plane = PaddedInput::padded_rows(s.geom) * PaddedInput::padded_cols(s.geom);
+  const int64_t chunk = std::clamp<int64_t>((int64_t(1) << 24) / std::max<int64_t>(p.C * plane, 1),
                                             1, std::max<int64_t>(p.N, 1));
   const PaddedInput Lc(s.geom, chunk);  // taps of one group over `chunk` images
   const ConvGeometry one_channel{1, p.H, p.W, p.kh, p.kw, p.sh, p.sw, p.ph, p.pw, p.dh, p.dw,
                                  p.Ho, p.Wo};
-  AlignedBuffer<T> x_pad(p.C * chunk * L.plane);
+  AlignedBuffer<T> x_pad(p.C * chunk * plane);
   if (p.N == 0) std::fill(dw, dw + p.O * s.KK, T(0));
   for (int64_t n0 = 0; n0 < p.N; n0 += chunk) {
     const int64_t count = std::min(chunk, p.N - n0);
-    parallel_for(p.C, p.C * count * L.plane >= 65536 ? max_threads() : 1, [&](int64_t c, int) {
+    parallel_for(p.C, p.C * count * plane >= 65536 ? max_threads() : 1, [&](int64_t c, int) {
       pad_input(one_channel, Lc, x + n0 * s.x_image + c * p.H * p.W, s.x_image, count,
-                x_pad.data() + c * chunk * L.plane);
+                x_pad.data() + c * chunk * plane);
     });
     const Split th = split_threads(p.groups);
     parallel_for(p.groups, th.outer, [&](int64_t g, int) {
       gemm_driver<T>(s.Og, s.KK, count * s.P, T(1),
                      DyPacker<T>{dy + n0 * s.y_image + g * s.Og * s.P, s.y_image, s.P, false},
-                     ColPacker<T>{s.geom, Lc, x_pad.data() + g * s.Cg * chunk * L.plane, false},
+                     ColPacker<T>{s.geom, Lc, x_pad.data() + g * s.Cg * chunk * plane, false},
                      n0 == 0 ? T(0) : T(1), dw + g * s.Og * s.KK, s.KK, th.inner);
     });
   }

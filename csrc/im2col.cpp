@@ -19,16 +19,25 @@ inline void valid_range(int64_t Wo, int64_t W, int64_t s, int64_t off, int64_t& 
 
 }  // namespace
 
+
+// rows (columns) reached by the last output row's (column's) last tap, and at least the input
+int64_t PaddedInput::padded_rows(const ConvGeometry& g) {
+  return std::max((g.Ho - 1) * g.sh + (g.kh - 1) * g.dh + 1, g.ph + g.H);
+}
+int64_t PaddedInput::padded_cols(const ConvGeometry& g) {
+  return std::max((g.Wo - 1) * g.sw + (g.kw - 1) * g.dw + 1, g.pw + g.W);
+}
+
 bool padded_pixels_pay(const ConvGeometry& g) {
-  const int64_t Hp = g.Ho + (g.kh - 1) * g.dh, Wp = g.Wo + (g.kw - 1) * g.dw;
-  return g.sh == 1 && g.sw == 1 && g.kh * g.kw > 1 && (Hp * Wp - g.Ho * g.Wo) * 8 <= g.Ho * g.Wo;
+  if (g.sh != 1 || g.sw != 1 || g.kh * g.kw == 1) return false;
+  const int64_t computed = PaddedInput::padded_rows(g) * PaddedInput::padded_cols(g);
+  return (computed - g.Ho * g.Wo) * 8 <= g.Ho * g.Wo;
 }
 
 PaddedInput::PaddedInput(const ConvGeometry& g, int64_t images_, bool padded_pixels_)
     : padded_pixels(padded_pixels_) {
-  // rows reached by the last output row's last tap, and at least the input itself
-  Hp = std::max((g.Ho - 1) * g.sh + (g.kh - 1) * g.dh + 1, g.ph + g.H);
-  Wp = std::max((g.Wo - 1) * g.sw + (g.kw - 1) * g.dw + 1, g.pw + g.W);
+  Hp = padded_rows(g);
+  Wp = padded_cols(g);
   plane = Hp * Wp;
   images = images_;
   channels = g.C;

@@ -35,6 +35,8 @@ struct PaddedInput {
   int64_t slack;  // zeros after the last plane: the last taps of dropped pixels read them
 
   PaddedInput(const ConvGeometry& g, int64_t images, bool padded_pixels = false);
+  static int64_t padded_rows(const ConvGeometry& g);  // Hp
+  static int64_t padded_cols(const ConvGeometry& g);  // Wp
   int64_t size() const { return channels * images * plane + slack; }
 };
 
