@@ -166,32 +166,23 @@ CONV2D_SHAPES = [
 ]
 
 
-@pytest.mark.parametrize("x_shape,w_shape,stride,padding,dilation,groups", CONV2D_SHAPES,
-                         ids=[f"{_id(c[0])}-{_id(c[1])}" for c in CONV2D_SHAPES])
-@DTYPE
-def test_conv2d_shapes(rng, x_shape, w_shape, stride, padding, dilation, groups, dtype):
-    x, weight, bias = randn(rng, x_shape, dtype), randn(rng, w_shape, dtype), randn(rng, w_shape[:1], dtype)
-    geometry = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
-    y = check_op("conv2d", x, weight, bias, **geometry)
-    check_op("conv2d_backward", randn(rng, y.shape, dtype), x, weight, **geometry)
-
-
 CONV1D_SHAPES = [
     ((3, 1, 100), (33, 1, 9), 1, 4, 1, 1),
     ((2, 32, 37), (13, 32, 9), 1, "same", 1, 1),
     ((2, 6, 20), (6, 1, 2), 2, 1, 3, 6),
     ((1, 4, 9), (7, 4, 9), 1, "valid", 1, 1),
 ]
+SHAPE_CASES = [("conv2d", *c) for c in CONV2D_SHAPES] + [("conv1d", *c) for c in CONV1D_SHAPES]
 
 
-@pytest.mark.parametrize("x_shape,w_shape,stride,padding,dilation,groups", CONV1D_SHAPES,
-                         ids=[f"{_id(c[0])}-{_id(c[1])}" for c in CONV1D_SHAPES])
+@pytest.mark.parametrize("op,x_shape,w_shape,stride,padding,dilation,groups", SHAPE_CASES,
+                         ids=[f"{c[0]}-{_id(c[1])}-{_id(c[2])}" for c in SHAPE_CASES])
 @DTYPE
-def test_conv1d_shapes(rng, x_shape, w_shape, stride, padding, dilation, groups, dtype):
+def test_conv_shapes(rng, op, x_shape, w_shape, stride, padding, dilation, groups, dtype):
     x, weight, bias = randn(rng, x_shape, dtype), randn(rng, w_shape, dtype), randn(rng, w_shape[:1], dtype)
     geometry = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
-    y = check_op("conv1d", x, weight, bias, **geometry)
-    check_op("conv1d_backward", randn(rng, y.shape, dtype), x, weight, **geometry)
+    y = check_op(op, x, weight, bias, **geometry)
+    check_op(op + "_backward", randn(rng, y.shape, dtype), x, weight, **geometry)
 
 
 @pytest.mark.parametrize("x_shape", [(0, 13), (1, 13), (7, 13), (3, 5, 13), (2, 0, 13), (13,)], ids=_id)
