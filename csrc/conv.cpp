@@ -45,14 +45,19 @@ int64_t images_per_gemm(int64_t images, int64_t pixels_per_image) {
                              std::max<int64_t>(images, 1));
 }
 
-// Threads over `items` independent GEMMs: one item per thread when there are enough items,
-// otherwise items in turn with all threads inside each GEMM.
+// Threads over `items` independent GEMMs of `flops` in all: one item per thread when there are
+// enough items, otherwise items in turn with all threads inside each GEMM; none for tiny work.
 struct Split {
   int outer, inner;
 };
-Split split_threads(int64_t items) {
-  const int nt = max_threads();
+Split split_threads(int64_t items, double flops) {
+  const int nt = flops < kGemmMinParallelFlops ? 1 : max_threads();
   return items >= 2 * nt ? Split{nt, 1} : Split{1, nt};
+}
+
+// Multiply-adds of one convolution pass, times two.
+double conv_flops(const ConvParams& p, const GroupShape& s) {
+  return 2.0 * p.N * p.O * s.P * s.KK;
 }
 
 // The im2col matrix of a run of images, KK x (images*P), read from their padded copy.
@@ -150,7 +155,7 @@ void conv2d_forward(const ConvParams& p, const T* x, const T* w, const T* bias, 
   const int64_t plane = PaddedInput::padded_rows(s.geom) * PaddedInput::padded_cols(s.geom);
   const int64_t nb = images_per_gemm(p.N, padded ? plane : s.P);
   const int64_t n_chunks = ceil_div(p.N, nb);
-  const Split th = split_threads(n_chunks * p.groups);
+  const Split th = split_threads(n_chunks * p.groups, conv_flops(p, s));
   const PaddedInput L(s.geom, nb, padded);
   // pixel pitch of images and of output rows in the GEMM's result
   const int64_t img_pitch = padded ? L.plane : s.P, row_pitch = padded ? L.Wp : p.Wo;
@@ -211,7 +216,7 @@ static void conv2d_backward_input(const ConvParams& p, const GroupShape& s, cons
     return;
   }
   const int64_t nb = images_per_gemm(p.N, s.P), n_chunks = ceil_div(p.N, nb);
-  const Split th = split_threads(n_chunks * p.groups);
+  const Split th = split_threads(n_chunks * p.groups, conv_flops(p, s));
   AlignedBuffer<T> cols(th.outer * s.KK * nb * s.P);
   parallel_for(n_chunks * p.groups, th.outer, [&](int64_t item, int tid) {
     const int64_t n0 = (item / p.groups) * nb, g = item % p.groups;
@@ -248,7 +253,7 @@ static void conv2d_backward_weight(const ConvParams& p, const GroupShape& s, con
       pad_input(one_channel, Lc, x + n0 * s.x_image + c * p.H * p.W, s.x_image, count,
                 x_pad.data() + c * chunk * plane);
     });
-    const Split th = split_threads(p.groups);
+    const Split th = split_threads(p.groups, conv_flops(p, s));
     parallel_for(p.groups, th.outer, [&](int64_t g, int) {
       gemm_driver<T>(s.Og, s.KK, count * s.P, T(1),
                      DyPacker<T>{dy + n0 * s.y_image + g * s.Og * s.P, s.y_image, s.P, false},

@@ -1,7 +1,6 @@
 #include "linear.h"
 
 #include <algorithm>
-#include <vector>
 
 #include "gemm/gemm.h"
 #include "parallel.h"
@@ -26,11 +25,11 @@ void linear_backward(int64_t B, int64_t I, int64_t O, const T* dy, const T* x, c
   if (dw) gemm(true, false, O, I, B, T(1), dy, O, x, I, T(0), dw, I);
   if (db) {
     // column sums in double, rows in order; columns split into fixed chunks
-    const int64_t chunk = 256;
+    constexpr int64_t chunk = 256;
     const int nt = B * O >= 65536 ? max_threads() : 1;
     parallel_for((O + chunk - 1) / chunk, nt, [&](int64_t c, int) {
       const int64_t lo = c * chunk, hi = std::min(O, lo + chunk);
-      std::vector<double> acc(hi - lo, 0.0);
+      double acc[chunk] = {};
       for (int64_t r = 0; r < B; ++r) {
         const T* row = dy + r * O;
         for (int64_t j = lo; j < hi; ++j) acc[j - lo] += row[j];
