@@ -268,13 +268,26 @@ PYBIND11_MODULE(_core, m) {
     if (dtype == "float64") return blocking_info<double>(cap);
     throw py::value_error("gemm_blocking: dtype must be 'float32' or 'float64'");
   }, py::arg("dtype"));
-  m.def("compiler", [] {
+  m.def("thread_override", &fastbp::thread_override);
+  m.def("set_thread_override", [](int n) {
+    if (n < 0) throw py::value_error("threads: n must be >= 1, got " + std::to_string(n));
+    fastbp::set_thread_override(n);
+  }, py::arg("n"));
+  m.def("build_info", [] {
+    py::dict d;
 #if defined(__clang__)
-    return std::string("clang ") + __clang_version__;
+    d["compiler"] = std::string("clang ") + __clang_version__;
 #elif defined(__GNUC__)
-    return std::string("gcc ") + __VERSION__;
+    d["compiler"] = std::string("gcc ") + __VERSION__;
 #else
-    return std::string("unknown");
+    d["compiler"] = std::string("unknown");
 #endif
+    d["build_type"] = FASTBP_BUILD_TYPE;
+    d["cxx_flags"] = FASTBP_CXX_FLAGS;
+    d["kernel_flags"] = FASTBP_KERNEL_FLAGS;
+    const auto omp = fastbp::openmp_info();
+    d["openmp_library"] = omp.library;
+    d["openmp_spec"] = omp.spec_date;
+    return d;
   });
 }

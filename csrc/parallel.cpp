@@ -1,29 +1,40 @@
 #include "parallel.h"
 
+#include <algorithm>
 #include <atomic>
 #include <stdexcept>
 
 #if defined(__unix__) || defined(__APPLE__)
+#include <dlfcn.h>
 #include <pthread.h>
-#define FASTBP_HAVE_ATFORK 1
+#define FASTBP_HAVE_POSIX 1
 #endif
 
 namespace fastbp {
 namespace {
-int default_threads() {
+int openmp_limit() {
 #ifdef _OPENMP
-  return omp_get_max_threads() > 0 ? omp_get_max_threads() : 1;
+  return std::max(omp_get_max_threads(), 1);
 #else
   return 1;
 #endif
 }
-std::atomic<int> g_threads{default_threads()};
+void set_openmp_limit(int n) {
+#ifdef _OPENMP
+  omp_set_num_threads(n);
+#else
+  (void)n;
+#endif
+}
+
+std::atomic<int> g_threads{openmp_limit()};
+thread_local int t_override = 0;
 // OpenMP's thread pool does not survive fork(): a child of a process that opened a parallel
 // region would wait forever for the parent's workers, so it runs on the calling thread only.
 std::atomic<bool> g_used_pool{false};
 std::atomic<bool> g_single_after_fork{false};
 
-#ifdef FASTBP_HAVE_ATFORK
+#ifdef FASTBP_HAVE_POSIX
 void on_fork_child() {
   if (g_used_pool.load()) g_single_after_fork.store(true);
 }
@@ -33,7 +44,8 @@ const int g_atfork_registered = pthread_atfork(nullptr, nullptr, on_fork_child);
 
 int max_threads() {
   if (!have_openmp() || g_single_after_fork.load(std::memory_order_relaxed)) return 1;
-  return g_threads.load(std::memory_order_relaxed);
+  if (t_override) return t_override;
+  return std::min(g_threads.load(std::memory_order_relaxed), openmp_limit());
 }
 
 void note_parallel_region() {
@@ -43,6 +55,14 @@ void note_parallel_region() {
 void set_max_threads(int n) {
   if (n < 1) throw std::invalid_argument("set_num_threads: n must be >= 1");
   g_threads.store(n, std::memory_order_relaxed);
+  set_openmp_limit(n);
+}
+
+int thread_override() { return t_override; }
+
+void set_thread_override(int n) {
+  if (n < 0) throw std::invalid_argument("threads: n must be >= 1");
+  t_override = n;
 }
 
 bool have_openmp() {
@@ -51,6 +71,19 @@ bool have_openmp() {
 #else
   return false;
 #endif
+}
+
+OpenMPInfo openmp_info() {
+  OpenMPInfo info;
+#ifdef _OPENMP
+  info.spec_date = _OPENMP;
+#ifdef FASTBP_HAVE_POSIX
+  Dl_info dl{};
+  if (dladdr(reinterpret_cast<void*>(&omp_get_max_threads), &dl) && dl.dli_fname)
+    info.library = dl.dli_fname;
+#endif
+#endif
+  return info;
 }
 
 }  // namespace fastbp

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <exception>
 #include <mutex>
+#include <string>
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -11,10 +12,24 @@
 
 namespace fastbp {
 
-int max_threads();           // what set_num_threads chose (default: OpenMP's default), >= 1
-void set_max_threads(int n);  // n >= 1
+// Threads the calling thread's operations use, >= 1: the count set for this thread (a
+// `fastbp.threads(n)` block) if any, else the process-wide one (set_num_threads; default
+// OpenMP's, i.e. OMP_NUM_THREADS or the CPU count) capped by the calling thread's OpenMP limit,
+// which is what threadpoolctl and omp_set_num_threads change. A forked child runs on one.
+int max_threads();
+void set_max_threads(int n);         // process-wide, n >= 1; also this thread's OpenMP limit
+int thread_override();               // this thread's own count, 0 when it has none
+void set_thread_override(int n);     // n >= 1 sets this thread's count, 0 clears it
 bool have_openmp();
 void note_parallel_region();  // after this, a fork()ed child runs single-threaded
+
+// The OpenMP runtime that was linked: the shared library that provides it (empty when unknown)
+// and the version of the OpenMP specification the compiler implements (e.g. 201511 for 4.5).
+struct OpenMPInfo {
+  std::string library;
+  int spec_date = 0;
+};
+OpenMPInfo openmp_info();
 
 inline int thread_id() {
 #ifdef _OPENMP

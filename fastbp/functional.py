@@ -24,14 +24,38 @@ _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _MAX_ELEMENTS = 2**62 // 8
 
 
-def _float_arrays(op, **arrays):
-    """np.asarray each named argument, require one common float32/float64 dtype."""
+def _as_array(op, name, value):
+    """A numpy view of `value` without copying where possible: ndarrays (subclasses as plain
+    ndarrays), DLPack producers (`__dlpack__`, e.g. torch or JAX arrays), and whatever
+    np.asarray reads (the buffer protocol, `__array__`, `__array_interface__`, nested lists)."""
+    if type(value) is np.ndarray:
+        return value
+    if isinstance(value, np.ndarray):
+        return np.asarray(value)
+    if hasattr(value, "__dlpack__") and not isinstance(value, np.generic):
+        try:
+            return np.from_dlpack(value)
+        except Exception:  # e.g. a device array or a tensor that requires grad: try the others
+            pass
+    try:
+        return np.asarray(value)
+    except Exception as error:
+        raise TypeError(f"{op}: {name} must be an array of float32 or float64 (a numpy array, "
+                        f"or an object with __array__, __array_interface__, __dlpack__ or the "
+                        f"buffer protocol), got {type(value).__name__}: {error}") from None
+
+
+def _float_arrays(op, optional=("bias", "grad_output", "out"), **arrays):
+    """A numpy view of each named argument; require one common float32/float64 dtype. Only the
+    names in `optional` may be None (backward passes check grad_output themselves)."""
     out, dtypes = {}, {}
     for name, value in arrays.items():
         if value is None:
+            if name not in optional:
+                raise TypeError(f"{op}: {name} must be an array of float32 or float64, got None")
             out[name] = None
             continue
-        a = value if isinstance(value, np.ndarray) else np.asarray(value)
+        a = _as_array(op, name, value)
         if a.dtype not in _FLOAT_DTYPES:
             raise TypeError(f"{op}: {name} must be float32 or float64, got dtype {a.dtype}")
         out[name], dtypes[name] = a, a.dtype
@@ -163,7 +187,7 @@ def _conv_args(op, nd, x, weight, bias, stride, padding, dilation, groups, grad_
         stride, dilation = (1,) + stride, (1,) + dilation
         pads, out = [(0, 0)] + pads, [1] + out
     geom = dict(stride=stride, padding=tuple(p[0] for p in pads), dilation=dilation,
-                groups=groups, out_size=tuple(out))
+                groups=groups, out_size=tuple(out), input_shape=x.shape, weight_shape=weight.shape)
     return (as4d(x, (1,)), as4d(weight, ()), _dense(bias), as4d(gy, (1,)), geom, unbatched)
 
 
@@ -177,18 +201,23 @@ def _conv_forward(op, nd, x, weight, bias, stride, padding, dilation, groups):
     return y[0] if unbatched else y
 
 
+def _require(op, name, value):
+    if value is None:
+        raise TypeError(f"{op}: {name} must be an array of float32 or float64, got None")
+
+
 def _conv_backward(op, nd, grad_output, x, weight, stride, padding, dilation, groups,
                    input_grad, weight_grad, bias_grad):
+    _require(op, "grad_output", grad_output)
     x4, w4, _, gy4, geom, unbatched = _conv_args(op, nd, x, weight, None, stride, padding,
                                                  dilation, groups, grad_output)
     gx, gw, gb = _core.conv2d_backward(gy4, x4, w4, geom["stride"], geom["padding"],
                                        geom["dilation"], geom["groups"], bool(input_grad),
                                        bool(weight_grad), bool(bias_grad))
-    x_shape = np.shape(x)
     if gx is not None:
-        gx = gx.reshape(x_shape)
+        gx = gx.reshape(geom["input_shape"])
     if gw is not None:
-        gw = gw.reshape(np.shape(weight))
+        gw = gw.reshape(geom["weight_shape"])
     return gx, gw, gb
 
 
@@ -257,6 +286,7 @@ def linear(input, weight, bias=None):
 def linear_backward(grad_output, input, weight, *, input_grad=True, weight_grad=True,
                     bias_grad=True):
     """Gradients of linear: (grad_input | None, grad_weight | None, grad_bias | None)."""
+    _require("linear_backward", "grad_output", grad_output)
     x2, w, _, gy2, _, x_shape = _linear_args("linear_backward", input, weight, None, grad_output)
     gx, gw, gb = _core.linear_backward(gy2, x2, w, bool(input_grad), bool(weight_grad),
                                        bool(bias_grad))
