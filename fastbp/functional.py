@@ -48,7 +48,8 @@ def _as_array(op, name, value):
 def _float_arrays(op, optional=("bias", "grad_output", "out"), **arrays):
     """A numpy view of each named argument; require one common float32/float64 dtype. Only the
     names in `optional` may be None (backward passes check grad_output themselves)."""
-    out, dtypes = {}, {}
+    out: dict[str, np.ndarray | None] = {}
+    dtypes: dict[str, np.dtype] = {}
     for name, value in arrays.items():
         if value is None:
             if name not in optional:

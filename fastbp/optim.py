@@ -26,7 +26,7 @@ class Optimizer:
                 if not getattr(p, "requires_grad", False):
                     raise ValueError("optimizer can only optimize tensors that require grad")
             self.param_groups.append(group)
-        self.state = {}  # id(param) -> dict
+        self.state: dict = {}  # id(param) -> dict
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         for group in self.param_groups:

@@ -167,7 +167,7 @@ class Tensor:
     def __init__(self, data, requires_grad: bool = False, dtype=None):
         self.data = _to_array(data, dtype)
         self.grad = None
-        self._ctx = None
+        self._ctx: Function | None = None
         self._requires_grad = False
         self.requires_grad = requires_grad
 

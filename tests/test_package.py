@@ -90,3 +90,20 @@ def test_source_tree_import_error_says_what_to_do():
     assert result.returncode != 0
     assert "source tree without its compiled module" in result.stderr
     assert "pip install" in result.stderr and "circular import" not in result.stderr
+
+
+def test_typed_stub_matches_the_compiled_module():
+    import ast
+    import re
+
+    stub = pathlib.Path(fastbp._core.__file__).with_name("_core.pyi")
+    assert stub.exists() and (stub.parent / "py.typed").exists()
+    declared = {node.name: [a.arg for a in node.args.args]
+                for node in ast.parse(stub.read_text()).body if isinstance(node, ast.FunctionDef)}
+    compiled = {}
+    for name in dir(fastbp._core):
+        fn = getattr(fastbp._core, name)
+        if callable(fn) and not name.startswith("_"):
+            signature = fn.__doc__.splitlines()[0]  # pybind11: "name(arg: type, ...) -> type"
+            compiled[name] = re.findall(r"(\w+):", signature[signature.index("("):])
+    assert declared == compiled

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -16,18 +16,28 @@ def _geomean(xs) -> float:
     return float(np.exp(np.mean(np.log(xs)))) if len(xs) else float("nan")
 
 
+def _numpy_mm(a, b) -> Callable[[], object]:
+    return lambda: a @ b
+
+
+def _torch_mm(torch, a, b) -> Callable[[], object]:
+    ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+    return lambda: torch.mm(ta, tb)
+
+
 def names() -> list[str]:
     return [name for name, *_ in GEMM_SUITE]
 
 
 def run(quick: bool = False, only: list[str] | None = None, err=sys.stderr) -> dict[str, Any]:
+    torch: Any
     try:
         import torch
     except ImportError:
         torch = None
     rng = np.random.default_rng(2)
     start = _core.cpu_capability()
-    kw = dict(pairs=3, block=2, rest=0.15) if quick else dict(pairs=9, block=3, rest=0.15)
+    pairs, block = (3, 2) if quick else (9, 3)
     peers = {"numpy": np.__version__}
     if torch is not None:
         peers["torch.mm"] = torch.__version__
@@ -49,12 +59,8 @@ def run(quick: bool = False, only: list[str] | None = None, err=sys.stderr) -> d
                 flop = 2.0 * M * N * K
                 row: dict[str, Any] = {"name": name, "pass": cap, "peers": {}}
                 for peer in peers:
-                    if peer == "numpy":
-                        fn = lambda: a @ b  # noqa: E731
-                    else:
-                        ta, tb = torch.from_numpy(a), torch.from_numpy(b)
-                        fn = lambda: torch.mm(ta, tb)  # noqa: E731
-                    tf, tp, ratio = paired(lambda: F.matmul(a, b), fn, **kw)
+                    fn = _numpy_mm(a, b) if peer == "numpy" else _torch_mm(torch, a, b)
+                    tf, tp, ratio = paired(lambda: F.matmul(a, b), fn, pairs, block)
                     row.setdefault("fastbp_ms", tf * 1e3)
                     row.setdefault("fastbp_gflops", flop / tf / 1e9)
                     row["peers"][peer] = {"ms": tp * 1e3, "gflops": flop / tp / 1e9, "ratio": ratio}

@@ -48,7 +48,7 @@ def _linear_case(rng, layer: LinearLayer):
 def cases() -> list[tuple[str, Any]]:
     """[(name, build)] over the public suite. build() makes the layer's inputs (seeded per
     layer) and returns make(peer, threads) -> (forward, backward | None)."""
-    layers = [("conv:" + c.name, _conv_case, c) for c in CONV_SUITE]
+    layers: list[tuple[str, Any, Any]] = [("conv:" + c.name, _conv_case, c) for c in CONV_SUITE]
     layers += [("linear:" + c.name, _linear_case, c) for c in LINEAR_SUITE]
     return [(name, lambda case=case, layer=layer, seed=seed: case(np.random.default_rng(seed), layer))
             for seed, (name, case, layer) in enumerate(layers)]
@@ -71,9 +71,8 @@ def run(quick: bool = False, only: list[str] | None = None, err=sys.stderr) -> d
     # --quick runs fewer pairs, never shorter rests: a peer's spinning threads (ONNX Runtime's,
     # OpenBLAS's) would steal the core from the next block. The numpy reference is slow: fewer,
     # shorter pairs against it.
-    settings = {peer: dict(pairs=3 if quick else 9, block=2 if quick else 3, rest=0.15)
-                for peer in peers}
-    settings["numpy"] = dict(pairs=3, block=1, rest=0.15)
+    settings = {peer: (3, 2) if quick else (9, 3) for peer in peers}  # (pairs, block)
+    settings["numpy"] = (3, 1)
     rows = []
     all_cases = [(name, build) for name, build in cases() if only is None or name in only]
     for idx, (name, build) in enumerate(all_cases, 1):
@@ -87,7 +86,7 @@ def run(quick: bool = False, only: list[str] | None = None, err=sys.stderr) -> d
                 if fns[peer][k] is None:
                     continue  # e.g. ONNX Runtime has no backward
                 peer_err = _rel_err(fns[peer][0](), fns["numpy"][0]()) if k == 0 else None
-                tf, tp, ratio = paired(fns["fastbp"][k], fns[peer][k], **settings[peer])
+                tf, tp, ratio = paired(fns["fastbp"][k], fns[peer][k], *settings[peer])
                 row["peers"][peer] = {"ms": tp * 1e3, "ratio": ratio, "fastbp_ms": tf * 1e3}
                 if peer_err is not None and peer_err > 1e-3:
                     row["peers"][peer]["warning"] = f"output differs from the reference by {peer_err:.1e}"

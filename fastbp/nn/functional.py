@@ -121,12 +121,11 @@ class _MaxPoolNd(Function):
         pad = [(0, 0)] * (x.ndim - nd) + [(p, p) for p in padding]
         xp = np.pad(x, pad, constant_values=-np.inf) if any(padding) else x
 
-        best = argbest = None
-        for i, offset in enumerate(itertools.product(*(range(k) for k in kernel))):
+        offsets = itertools.product(*(range(k) for k in kernel))
+        best = xp[self._window(next(offsets), out, stride, dilation)].copy()
+        argbest = np.zeros(best.shape, np.intp)
+        for i, offset in enumerate(offsets, 1):
             window = xp[self._window(offset, out, stride, dilation)]
-            if best is None:
-                best, argbest = window.copy(), np.zeros(window.shape, np.intp)
-                continue
             take = (window > best) | np.isnan(window)
             np.copyto(best, window, where=take)
             argbest[take] = i
