@@ -5,6 +5,8 @@ _core.init_dispatch()  # reads FASTBP_CPU_CAPABILITY; ValueError when it is unkn
 
 from .functional import (conv1d, conv1d_backward, conv2d, conv2d_backward, linear,
                          linear_backward, matmul)
+from .functional import (batched_matmul, conv_transpose1d, conv_transpose1d_backward,
+                         conv_transpose2d, conv_transpose2d_backward)
 from .tensor import Tensor, no_grad
 from . import nn, optim, reference
 from .nn.init import manual_seed
@@ -16,6 +18,8 @@ __all__ = [
     "matmul", "Tensor", "no_grad", "nn", "optim", "manual_seed", "set_num_threads", "get_num_threads", "cpu_capability", "show_config",
     "__version__",
 ]
+__all__ += ["batched_matmul", "conv_transpose1d", "conv_transpose1d_backward", "conv_transpose2d",
+            "conv_transpose2d_backward"]
 
 
 _MAX_THREADS = 1024
