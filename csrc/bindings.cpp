@@ -5,6 +5,7 @@
 #include <pybind11/numpy.h>
 
 #include <array>
+#include <cmath>
 #include <cstdint>
 #include <vector>
 #include <string>
@@ -297,6 +298,25 @@ void gemm_batched(const py::array& a, const py::array& b, py::array& c, double a
   else gemm_batched_t<double>(a, b, c, alpha, beta);
 }
 
+// erf elementwise into a new array: the exact GELU needs it and numpy has none.
+template <typename T>
+py::array erf_t(const py::array& x) {
+  py::array_t<T> y(std::vector<py::ssize_t>(x.shape(), x.shape() + x.ndim()));
+  const T* xp = ptr<T>(x);
+  T* yp = y.mutable_data();
+  const int64_t n = x.size();
+  py::gil_scoped_release release;
+  for (int64_t i = 0; i < n; ++i) yp[i] = std::erf(xp[i]);
+  return y;
+}
+
+py::array erf_array(const py::array& x) {
+  const char k = float_kind(x, "x");
+  require((x.flags() & py::array::c_style) && (x.flags() & kNpyAligned),
+          "erf: expected a C-contiguous aligned array");
+  return k == 'f' ? erf_t<float>(x) : erf_t<double>(x);
+}
+
 template <typename T>
 py::dict blocking_info(fastbp::Capability cap) {
   const auto& b = fastbp::gemm_blocking<T>(cap);
@@ -325,6 +345,7 @@ PYBIND11_MODULE(_core, m) {
         py::arg("groups"));
   m.def("gemm_batched", &gemm_batched, py::arg("a"), py::arg("b"), py::arg("out"),
         py::arg("alpha"), py::arg("beta"));
+  m.def("erf", &erf_array, py::arg("x"));
   m.def("gemm", &gemm, py::arg("a"), py::arg("b"), py::arg("out"), py::arg("trans_a"),
         py::arg("trans_b"), py::arg("alpha"), py::arg("beta"));
 

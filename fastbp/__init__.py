@@ -8,6 +8,8 @@ from .functional import (conv1d, conv1d_backward, conv2d, conv2d_backward, linea
 from .functional import (batched_matmul, conv_transpose1d, conv_transpose1d_backward,
                          conv_transpose2d, conv_transpose2d_backward)
 from .tensor import Tensor, no_grad
+from .tensor import cat, enable_grad, stack, where
+from .serialization import load, save
 from . import nn, optim, reference
 from .nn.init import manual_seed
 
@@ -18,6 +20,7 @@ __all__ = [
     "matmul", "Tensor", "no_grad", "nn", "optim", "manual_seed", "set_num_threads", "get_num_threads", "cpu_capability", "show_config",
     "__version__",
 ]
+__all__ += ["cat", "stack", "where", "enable_grad", "save", "load"]
 __all__ += ["batched_matmul", "conv_transpose1d", "conv_transpose1d_backward", "conv_transpose2d",
             "conv_transpose2d_backward"]
 
