@@ -108,10 +108,11 @@ class Function:
                 f"Specify retain_graph=True on the first backward() to keep them.")
         grads = self.backward(grad)
         if not retain_graph:
-            saved = [k for k in self.__dict__ if k not in self._graph_attrs]
+            saved = [k for k, v in self.__dict__.items()
+                     if k not in self._graph_attrs and isinstance(v, np.ndarray)]
             for k in saved:
                 del self.__dict__[k]
-            if saved:
+            if saved:  # as torch: only a graph that saved arrays refuses a second backward
                 self._freed = True
         return grads if isinstance(grads, tuple) else (grads,)
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...tensor import Tensor
 from ...tensor_ops import wrap_dim  # noqa: F401  (re-exported for the families)
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -39,3 +40,8 @@ def reduce_grad(g, shape, reduction: str, dtype):
 def check_floating(op: str, name: str, a) -> None:
     if not np.issubdtype(a.dtype, np.floating):
         raise TypeError(f"{op}: {name} must be a floating-point tensor, got dtype {a.dtype}")
+
+
+def array_of(x):
+    """The array of a Tensor; anything else as it is (numpy arrays, None)."""
+    return x.data if isinstance(x, Tensor) else x

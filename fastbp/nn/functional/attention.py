@@ -10,6 +10,7 @@ from ...tensor import Tensor, as_tensor
 from .activation import softmax
 from .dropout import dropout
 from .linear import linear
+from ._utils import array_of
 
 __all__ = ["scaled_dot_product_attention", "multi_head_attention_forward"]
 
@@ -75,7 +76,7 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
     if unbatched:
         query, key, value = query.unsqueeze(1), key.unsqueeze(1), value.unsqueeze(1)
         if key_padding_mask is not None:
-            key_padding_mask = np.asarray(getattr(key_padding_mask, "data", key_padding_mask))[None]
+            key_padding_mask = np.asarray(array_of(key_padding_mask))[None]
     if query.ndim != 3 or key.ndim != 3 or value.ndim != 3:
         raise ValueError(f"multi_head_attention_forward: query {query.shape}, key {key.shape} and "
                          f"value {value.shape} must all be 3-d (L, N, E) or all 2-d (L, E)")
@@ -110,7 +111,7 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
         mask = _float_mask(np.triu(np.ones((L, S), bool), 1), q.dtype, bool_means_keep=False)[None]
     if key_padding_mask is not None:
         kpm = _float_mask(key_padding_mask, q.dtype, bool_means_keep=False)
-        kpm = getattr(kpm, "data", kpm)
+        kpm = array_of(kpm)
         if kpm.shape != (N, S):
             raise ValueError(f"key_padding_mask should have shape ({N}, {S}), got {kpm.shape}")
         kpm = np.broadcast_to(kpm[:, None, None, :], (N, num_heads, 1, S)).reshape(N * num_heads, 1, S)

@@ -7,7 +7,7 @@ import numpy as np
 
 from ...tensor import Function, Tensor, as_tensor, unbroadcast
 from .activation import _log_softmax, _sigmoid
-from ._utils import check_floating, check_reduction, reduce, reduce_grad
+from ._utils import array_of, check_floating, check_reduction, reduce, reduce_grad
 
 __all__ = ["cross_entropy", "nll_loss", "mse_loss", "l1_loss", "smooth_l1_loss",
            "binary_cross_entropy_with_logits", "gaussian_nll_loss"]
@@ -101,7 +101,7 @@ def nll_loss(input, target, weight=None, ignore_index: int = -100, reduction: st
         raise TypeError(f"nll_loss expects integer class targets, got dtype {target.dtype}")
     input = as_tensor(input)
     if weight is not None:
-        weight = np.asarray(getattr(weight, "data", weight))
+        weight = np.asarray(array_of(weight))
         classes = input.shape[1] if input.ndim > 1 else input.shape[0]
         if weight.shape != (classes,):
             raise ValueError(f"nll_loss: weight must have shape ({classes},), got {weight.shape}")
@@ -228,7 +228,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction: str 
     def array(name, a):
         if a is None:
             return None
-        a = np.asarray(getattr(a, "data", a), dtype)
+        a = np.asarray(array_of(a), dtype)
         try:
             np.broadcast_shapes(a.shape, input.shape)
         except ValueError:

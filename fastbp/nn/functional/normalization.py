@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...tensor import Function, Tensor, as_tensor
-from ._utils import check_floating
+from ._utils import array_of, check_floating
 
 __all__ = ["batch_norm", "layer_norm"]
 
@@ -75,12 +75,12 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     if input.ndim < 2:
         raise ValueError(f"batch_norm: expected an input of shape (N, C, ...), got {input.shape}")
     C = input.shape[1]
-    rm = None if running_mean is None else getattr(running_mean, "data", running_mean)
-    rv = None if running_var is None else getattr(running_var, "data", running_var)
+    rm = None if running_mean is None else array_of(running_mean)
+    rv = None if running_var is None else array_of(running_var)
     for name, a in (("running_mean", rm), ("running_var", rv), ("weight", weight), ("bias", bias)):
-        if a is not None and np.shape(getattr(a, "data", a)) != (C,):
+        if a is not None and np.shape(array_of(a)) != (C,):
             raise ValueError(f"batch_norm: {name} must have shape ({C},) for input of shape "
-                             f"{input.shape}, got {np.shape(getattr(a, 'data', a))}")
+                             f"{input.shape}, got {np.shape(array_of(a))}")
     if training and input.numel() // max(C, 1) <= 1:
         raise ValueError(f"Expected more than 1 value per channel when training, got input size "
                          f"{input.shape}")
@@ -130,9 +130,9 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5) -> Ten
         raise ValueError(f"layer_norm: normalized_shape {list(shape)} does not match the last "
                          f"dims of input of shape {input.shape}")
     for name, a in (("weight", weight), ("bias", bias)):
-        if a is not None and np.shape(getattr(a, "data", a)) != shape:
+        if a is not None and np.shape(array_of(a)) != shape:
             raise ValueError(f"layer_norm: {name} must have shape {shape}, got "
-                             f"{np.shape(getattr(a, 'data', a))}")
+                             f"{np.shape(array_of(a))}")
     if bias is not None and weight is None:
         weight = np.ones(shape, input.dtype)
     tensors = [input] + ([weight] if weight is not None else []) + ([bias] if bias is not None else [])

@@ -150,7 +150,8 @@ class _AvgPoolNd(Function):
         kernel, stride, out, padded, pads, shape = self.geometry
         nd = len(kernel)
         gs = g * self.scale
-        if kernel == stride and all(p == (0, 0) for p in pads):  # windows tile the input exactly
+        if kernel == stride and tuple(o * k for o, k in zip(out, kernel)) == shape[-nd:] == padded[-nd:]:
+            # the windows tile the input exactly
             gp = gs
             for axis, k in enumerate(kernel):
                 gp = np.repeat(gp, k, axis=gp.ndim - nd + axis)
