@@ -20,51 +20,63 @@ def _stats(x, axes):
     return mean, var, diff
 
 
+def _channel_sum(a):
+    """Sum per channel of (N, C, M): along the contiguous M first (numpy's pairwise sums), then N."""
+    return a.sum(axis=2).sum(axis=0)
+
+
 class _BatchNorm(Function):
     """Input (N, C, ...): statistics per channel C over N and the rest. In training the batch
-    statistics normalise and update the running ones in place (unbiased variance, momentum)."""
+    statistics normalise and update the running ones in place (unbiased variance, momentum).
+    Per-channel sums run along the contiguous axis; backward reuses the sums of dW and db:
+    dX = a dY - c x_hat - b with a = w / std, b = a mean(dY), c = a mean(dY x_hat)."""
 
     def forward(self, x, weight=None, bias=None, *, running_mean, running_var, training,
                 momentum, eps, has_weight):
         check_floating("batch_norm", "input", x)
-        shape = (1, -1) + (1,) * (x.ndim - 2)
-        axes = (0,) + tuple(range(2, x.ndim))
-        t = x.dtype.type
+        N, C = x.shape[:2]
+        x3 = x.reshape(N, C, int(np.prod(x.shape[2:])))
+        count = x3.shape[0] * x3.shape[2]
         if training:
-            mean, var, diff = _stats(x, axes)
-            count = x.size // x.shape[1]
-            inv_std = (1 / np.sqrt(var + eps)).astype(x.dtype)
+            mean = _channel_sum(x3) / x.dtype.type(count)
+            diff = x3 - mean[:, None]
+            var = _channel_sum(diff * diff) / x.dtype.type(count)
             if running_mean is not None:
                 m = momentum
                 running_mean *= 1 - m
-                running_mean += (m * mean.reshape(-1)).astype(running_mean.dtype)
+                running_mean += (m * mean).astype(running_mean.dtype)
                 running_var *= 1 - m
-                running_var += (m * var.reshape(-1) * count / max(count - 1, 1)).astype(running_var.dtype)
-            x_hat = diff * inv_std
+                running_var += (m * var.astype(np.float64) * count / max(count - 1, 1)).astype(running_var.dtype)
+            inv_std = (1 / np.sqrt(var + x.dtype.type(eps))).astype(x.dtype)
         else:
-            inv_std = (1 / np.sqrt(running_var.astype(x.dtype) + t(eps))).reshape(shape)
-            x_hat = (x - running_mean.astype(x.dtype).reshape(shape)) * inv_std
-        self.training, self.axes, self.shape = training, axes, shape
-        self.inv_std, self.x_hat = inv_std, x_hat
-        self.weight = weight if has_weight else None
-        out = x_hat if weight is None else x_hat * weight.reshape(shape)
-        return out if bias is None else out + bias.reshape(shape)
+            inv_std = (1 / np.sqrt(running_var.astype(x.dtype) + x.dtype.type(eps)))
+            diff = x3 - running_mean.astype(x.dtype)[:, None]
+        scale = inv_std if weight is None else inv_std * weight
+        out = diff * scale[:, None]
+        if bias is not None:
+            out += bias[:, None]
+        self.training, self.count, self.inv_std, self.scale = training, count, inv_std, scale
+        self.x_hat = diff * inv_std[:, None] if training or has_weight else None
+        return out.reshape(x.shape)
 
     def backward(self, g):
-        axes, shape, x_hat = self.axes, self.shape, self.x_hat
-        gw = (g * x_hat).sum(axis=axes) if len(self.needs_grad) > 1 and self.needs_grad[1] else None
-        gb = g.sum(axis=axes) if len(self.needs_grad) > 2 and self.needs_grad[2] else None
+        shape = g.shape
+        g3 = g.reshape(shape[0], shape[1], int(np.prod(shape[2:])))
+        n = len(self.needs_grad)
+        need_w = n > 1 and self.needs_grad[1]
+        sum_g = _channel_sum(g3) if self.training or (n > 2 and self.needs_grad[2]) else None
+        sum_gx = _channel_sum(g3 * self.x_hat) if self.training or need_w else None
         gx = None
         if self.needs_grad[0]:
-            gs = g if self.weight is None else g * self.weight.reshape(shape)
+            a = self.scale
             if self.training:
-                acc = np.float64 if g.dtype == np.float32 else None
-                mean_g = gs.mean(axis=axes, keepdims=True, dtype=acc).astype(g.dtype)
-                mean_gx = (gs * x_hat).mean(axis=axes, keepdims=True, dtype=acc).astype(g.dtype)
-                gx = (gs - mean_g - x_hat * mean_gx) * self.inv_std
+                t = g.dtype.type(self.count)
+                c, b = a * (sum_gx / t), a * (sum_g / t)
+                gx = g3 * a[:, None] - (self.x_hat * c[:, None] + b[:, None])
             else:
-                gx = gs * self.inv_std
-        return (gx, gw, gb)[:len(self.needs_grad)]
+                gx = g3 * a[:, None]
+            gx = gx.reshape(shape)
+        return (gx, sum_gx if need_w else None, sum_g if n > 2 and self.needs_grad[2] else None)[:n]
 
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
