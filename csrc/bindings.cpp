@@ -4,11 +4,15 @@
 #include <pybind11/stl.h>
 #include <pybind11/numpy.h>
 
+#include <array>
+#include <cmath>
 #include <cstdint>
+#include <vector>
 #include <string>
 
 #include "conv.h"
 #include "dispatch.h"
+#include "gemm/batched.h"
 #include "gemm/blocking.h"
 #include "gemm/gemm.h"
 #include "linear.h"
@@ -213,6 +217,106 @@ void gemm(const py::array& a, const py::array& b, py::array& c, bool ta, bool tb
   else gemm_t<double>(a, b, c, ta, tb, alpha, beta);
 }
 
+// dX of a convolution from dY, the weight and the input's size (N, C, H, W): x itself is not
+// needed. This is also the forward of a transposed convolution.
+template <typename T>
+py::array conv_backward_input_t(const ConvParams& p, const py::array& dy, const py::array& w) {
+  py::array_t<T> gx({p.N, p.C, p.H, p.W});
+  T* gxp = gx.mutable_data();
+  {
+    py::gil_scoped_release release;
+    fastbp::conv2d_backward_input<T>(p, ptr<T>(dy), ptr<T>(w), gxp);
+  }
+  return gx;
+}
+
+py::array conv2d_backward_input(const py::array& dy, const py::array& w,
+                                std::vector<int64_t> input_size, Pair stride, Pair padding,
+                                Pair dilation, int64_t groups) {
+  const char k = float_kind(w, "weight");
+  check_dense(w, "weight", k, 4);
+  check_dense(dy, "grad_output", k, 4);
+  require(input_size.size() == 4, "input_size: expected (N, C, H, W)");
+  for (int64_t v : input_size) require(v >= 0, "input_size: sizes must be >= 0");
+  ConvParams p{};
+  p.N = input_size[0]; p.C = input_size[1]; p.H = input_size[2]; p.W = input_size[3];
+  p.O = w.shape(0); p.kh = w.shape(2); p.kw = w.shape(3);
+  p.sh = stride.first; p.sw = stride.second;
+  p.ph = padding.first; p.pw = padding.second;
+  p.dh = dilation.first; p.dw = dilation.second;
+  p.groups = groups; p.Ho = dy.shape(2); p.Wo = dy.shape(3);
+  require(groups >= 1 && p.C % groups == 0 && p.O % groups == 0 && w.shape(1) * groups == p.C,
+          "groups/channels mismatch");
+  require(p.sh >= 1 && p.sw >= 1 && p.dh >= 1 && p.dw >= 1 && p.ph >= 0 && p.pw >= 0,
+          "stride/dilation must be >= 1 and padding >= 0");
+  require(p.Ho >= 1 && p.Wo >= 1, "output size must be positive");
+  // every output pixel must lie inside the input plus padding on both sides (as in conv2d)
+  require((p.Ho - 1) * p.sh + (p.kh - 1) * p.dh + 1 <= p.H + 2 * p.ph &&
+              (p.Wo - 1) * p.sw + (p.kw - 1) * p.dw + 1 <= p.W + 2 * p.pw,
+          "grad_output: larger than the convolution of input_size gives");
+  require(dy.shape(0) == p.N && dy.shape(1) == p.O, "grad_output: shape mismatch");
+  return k == 'f' ? conv_backward_input_t<float>(p, dy, w) : conv_backward_input_t<double>(p, dy, w);
+}
+
+// Element strides of a 3-d array (batch, rows, columns); any sign, 0 for a broadcast batch.
+std::array<int64_t, 3> elem_strides3(const py::array& a, const char* name) {
+  const int64_t is = a.itemsize();
+  std::array<int64_t, 3> s{};
+  for (int d = 0; d < 3; ++d) {
+    require(a.strides(d) % is == 0, std::string(name) + ": strides must be multiples of the item size");
+    s[d] = a.strides(d) / is;
+  }
+  require(a.flags() & kNpyAligned, std::string(name) + ": expected an aligned array");
+  return s;
+}
+
+template <typename T>
+void gemm_batched_t(const py::array& a, const py::array& b, py::array& c, double alpha,
+                    double beta) {
+  const auto sa = elem_strides3(a, "a"), sb = elem_strides3(b, "b");
+  const int64_t batch = c.shape(0), M = c.shape(1), N = c.shape(2), K = a.shape(2);
+  const int64_t bs_c = c.strides(0) / c.itemsize(), ldc = c.strides(1) / c.itemsize();
+  T* cp = static_cast<T*>(c.mutable_data());
+  py::gil_scoped_release release;
+  fastbp::gemm_batched<T>(batch, M, N, K, static_cast<T>(alpha), ptr<T>(a), sa[0], sa[1], sa[2],
+                          ptr<T>(b), sb[0], sb[1], sb[2], static_cast<T>(beta), cp, bs_c, ldc);
+}
+
+// c[i] = alpha * a[i] @ b[i] + beta * c[i] over the leading axis; a, b any strides, c dense.
+void gemm_batched(const py::array& a, const py::array& b, py::array& c, double alpha,
+                  double beta) {
+  const char k = float_kind(a, "a");
+  require(a.ndim() == 3 && b.ndim() == 3 && c.ndim() == 3, "gemm_batched: a, b, out must be 3-d");
+  if (float_kind(b, "b") != k || float_kind(c, "out") != k)
+    throw py::type_error("gemm_batched: a, b and out must share one dtype");
+  require(a.shape(0) == c.shape(0) && b.shape(0) == c.shape(0) && a.shape(1) == c.shape(1) &&
+              b.shape(2) == c.shape(2) && a.shape(2) == b.shape(1),
+          "gemm_batched: shape mismatch");
+  require(c.writeable() && (c.flags() & py::array::c_style) && (c.flags() & kNpyAligned),
+          "gemm_batched: out must be a writeable C-contiguous aligned array");
+  if (k == 'f') gemm_batched_t<float>(a, b, c, alpha, beta);
+  else gemm_batched_t<double>(a, b, c, alpha, beta);
+}
+
+// erf elementwise into a new array: the exact GELU needs it and numpy has none.
+template <typename T>
+py::array erf_t(const py::array& x) {
+  py::array_t<T> y(std::vector<py::ssize_t>(x.shape(), x.shape() + x.ndim()));
+  const T* xp = ptr<T>(x);
+  T* yp = y.mutable_data();
+  const int64_t n = x.size();
+  py::gil_scoped_release release;
+  for (int64_t i = 0; i < n; ++i) yp[i] = std::erf(xp[i]);
+  return y;
+}
+
+py::array erf_array(const py::array& x) {
+  const char k = float_kind(x, "x");
+  require((x.flags() & py::array::c_style) && (x.flags() & kNpyAligned),
+          "erf: expected a C-contiguous aligned array");
+  return k == 'f' ? erf_t<float>(x) : erf_t<double>(x);
+}
+
 template <typename T>
 py::dict blocking_info(fastbp::Capability cap) {
   const auto& b = fastbp::gemm_blocking<T>(cap);
@@ -236,6 +340,12 @@ PYBIND11_MODULE(_core, m) {
   m.def("linear_forward", &linear_forward, py::arg("x"), py::arg("weight"), py::arg("bias"));
   m.def("linear_backward", &linear_backward, py::arg("grad_output"), py::arg("x"),
         py::arg("weight"), py::arg("input_grad"), py::arg("weight_grad"), py::arg("bias_grad"));
+  m.def("conv2d_backward_input", &conv2d_backward_input, py::arg("grad_output"), py::arg("weight"),
+        py::arg("input_size"), py::arg("stride"), py::arg("padding"), py::arg("dilation"),
+        py::arg("groups"));
+  m.def("gemm_batched", &gemm_batched, py::arg("a"), py::arg("b"), py::arg("out"),
+        py::arg("alpha"), py::arg("beta"));
+  m.def("erf", &erf_array, py::arg("x"));
   m.def("gemm", &gemm, py::arg("a"), py::arg("b"), py::arg("out"), py::arg("trans_a"),
         py::arg("trans_b"), py::arg("alpha"), py::arg("beta"));
 

@@ -294,6 +294,11 @@ void conv2d_backward(const ConvParams& p, const T* dy, const T* x, const T* w, T
   if (db) conv2d_backward_bias(p, dy, db);
 }
 
+template <typename T>
+void conv2d_backward_input(const ConvParams& p, const T* dy, const T* w, T* dx) {
+  conv2d_backward_input(p, group_shape(p), dy, w, dx);
+}
+
 template void conv2d_forward<float>(const ConvParams&, const float*, const float*, const float*,
                                     float*);
 template void conv2d_forward<double>(const ConvParams&, const double*, const double*,
@@ -302,5 +307,8 @@ template void conv2d_backward<float>(const ConvParams&, const float*, const floa
                                      float*, float*, float*);
 template void conv2d_backward<double>(const ConvParams&, const double*, const double*,
                                       const double*, double*, double*, double*);
+template void conv2d_backward_input<float>(const ConvParams&, const float*, const float*, float*);
+template void conv2d_backward_input<double>(const ConvParams&, const double*, const double*,
+                                            double*);
 
 }  // namespace fastbp

@@ -21,4 +21,9 @@ template <typename T>
 void conv2d_backward(const ConvParams& p, const T* dy, const T* x, const T* w, T* dx, T* dw,
                      T* db);
 
+// dX alone: needs no x, only its size (p.N, p.C, p.H, p.W). The forward of a transposed
+// convolution is this.
+template <typename T>
+void conv2d_backward_input(const ConvParams& p, const T* dy, const T* w, T* dx);
+
 }  // namespace fastbp

@@ -1,7 +1,9 @@
 """Train a small CNN on scikit-learn's 8x8 handwritten digits with fastbp.nn and fastbp.optim.
 
     pip install fastbp[examples]      # scikit-learn ships the digits data, nothing is downloaded
-    python examples/train_digits.py [--epochs 15] [--seed 0] [--quick]
+    python examples/train_digits.py [--model cnn|resnet] [--epochs 15] [--seed 0] [--quick]
+
+--model resnet trains a small residual CNN: BatchNorm, residual adds, adaptive average pooling.
 """
 import argparse
 import time
@@ -15,7 +17,34 @@ import fastbp.nn.functional as F
 from fastbp import nn
 
 
-def make_model():
+class BasicBlock(nn.Module):
+    """Two 3x3 convolutions with BatchNorm and a residual add (a 1x1 projection when the shape
+    changes), as in ResNet."""
+
+    def __init__(self, cin, cout, stride=1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.shortcut = nn.Identity() if stride == 1 and cin == cout else nn.Sequential(
+            nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        return F.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
+
+
+def make_resnet():
+    return nn.Sequential(
+        nn.Conv2d(1, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU(),  # 16 x 8 x 8
+        BasicBlock(16, 16), BasicBlock(16, 32, stride=2),                          # 32 x 4 x 4
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, 10))
+
+
+def make_model(name="cnn"):
+    if name == "resnet":
+        return make_resnet()
     return nn.Sequential(
         nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(),      # 16 x 8 x 8
         nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(),     # 32 x 8 x 8
@@ -34,6 +63,7 @@ def accuracy(model, x, y, batch_size=500):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", choices=["cnn", "resnet"], default="cnn")
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=2e-3)
@@ -51,7 +81,7 @@ def main():
 
     nn.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
-    model = make_model()
+    model = make_model(args.model)
     opt = fastbp.optim.Adam(model.parameters(), lr=args.lr)
     print(f"{len(x_train)} training and {len(x_test)} test images; "
           f"{sum(p.numel() for p in model.parameters())} parameters")

@@ -20,8 +20,12 @@ _core.init_dispatch()  # reads FASTBP_CPU_CAPABILITY; ValueError when it is unkn
 
 from .functional import (conv1d, conv1d_backward, conv2d, conv2d_backward, linear,
                          linear_backward, matmul)
+from .functional import (batched_matmul, conv_transpose1d, conv_transpose1d_backward,
+                         conv_transpose2d, conv_transpose2d_backward)
 from .runtime import cpu_capability, get_num_threads, set_num_threads, show_config, threads
 from .tensor import Tensor, no_grad
+from .tensor import cat, enable_grad, stack, where
+from .serialization import load, save
 from . import nn, optim, reference
 from .nn.init import manual_seed
 
@@ -29,7 +33,10 @@ __version__: str = _core.__version__
 
 __all__ = [
     "conv1d", "conv1d_backward", "conv2d", "conv2d_backward", "linear", "linear_backward",
-    "matmul", "Tensor", "no_grad", "nn", "optim", "reference", "manual_seed",
+    "matmul", "batched_matmul", "conv_transpose1d", "conv_transpose1d_backward",
+    "conv_transpose2d", "conv_transpose2d_backward",
+    "Tensor", "no_grad", "enable_grad", "cat", "stack", "where", "save", "load",
+    "nn", "optim", "reference", "manual_seed",
     "set_num_threads", "get_num_threads", "threads", "cpu_capability", "show_config",
     "__version__",
 ]

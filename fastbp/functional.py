@@ -349,3 +349,198 @@ def matmul(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None)
     if c is not out:
         out[...] = c
     return out
+
+
+# --- batched matmul ----------------------------------------------------------------------------
+def _batch_operand(a, batch_shape):
+    """a broadcast to batch_shape + its matrix shape, as a 3-d view (batch, rows, cols) the core
+    reads in place: broadcast axes keep stride 0; axes that cannot merge are copied."""
+    a = np.broadcast_to(a, tuple(batch_shape) + a.shape[-2:])
+    a = a.reshape((math.prod(batch_shape),) + a.shape[-2:])
+    if a.flags.aligned and all(s % a.itemsize == 0 for s in a.strides):
+        return a
+    return np.ascontiguousarray(a)
+
+
+def batched_matmul(a, b):
+    """a @ b as numpy.matmul: the last two axes are matrices, the leading ones broadcast
+    (a 1-d operand is a row or column vector). Every product runs on fastbp's GEMM; a batch of
+    them is one call into the core, and a 2-d b under a batched a is one GEMM."""
+    op = "batched_matmul"
+    arrays = _float_arrays(op, a=a, b=b)
+    a, b = arrays["a"], arrays["b"]
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError(f"{op}: both operands need at least 1 dimension, got shapes "
+                         f"{a.shape} and {b.shape}")
+    a2 = a[None, :] if a.ndim == 1 else a
+    b2 = b[:, None] if b.ndim == 1 else b
+    (M, K), (Kb, N) = a2.shape[-2:], b2.shape[-2:]
+    if K != Kb:
+        raise ValueError(f"{op}: inner dimensions differ: a has shape {a.shape} ({K} columns) "
+                         f"but b has shape {b.shape} ({Kb} rows)")
+    try:
+        batch = np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
+    except ValueError:
+        raise ValueError(f"{op}: batch dimensions of a {a.shape} and b {b.shape} do not "
+                         f"broadcast") from None
+    out_shape = tuple(batch) + (M, N)
+    _check_size(op, "output", out_shape)
+    out = np.empty(out_shape, dtype=a.dtype)
+    if out.size:
+        if b2.ndim == 2 and len(batch):  # one GEMM with the batch folded into the rows
+            matmul(a2.reshape(math.prod(a2.shape[:-1]), K), b2, out=out.reshape(-1, N))
+        else:
+            _core.gemm_batched(_batch_operand(a2, batch), _batch_operand(b2, batch),
+                               out.reshape(math.prod(batch), M, N), 1.0, 0.0)
+    if b.ndim == 1:
+        out = out[..., 0]
+    if a.ndim == 1:
+        out = out[..., 0, :] if b.ndim > 1 else out[..., 0]
+    return out
+
+
+# --- transposed convolution ---------------------------------------------------------------------
+def _conv_transpose_args(op, nd, x, weight, bias, stride, padding, output_padding, groups,
+                         dilation, grad_output=None):
+    """Validate a transposed convolution; return dense 4-d arrays and the geometry of the
+    convolution it is the adjoint of (its input is this op's output)."""
+    arrays = _float_arrays(op, input=x, weight=weight, bias=bias, grad_output=grad_output)
+    x, weight, bias, gy = (arrays[k] for k in ("input", "weight", "bias", "grad_output"))
+    _check_ndim(op, "input", x, (nd + 1, nd + 2), "(batched or unbatched)")
+    _check_ndim(op, "weight", weight, (nd + 2,),
+                f"(in_channels, out_channels/groups, {'kH, kW' if nd == 2 else 'kW'})")
+    unbatched = x.ndim == nd + 1
+    if isinstance(groups, (bool, np.bool_)):
+        raise TypeError(f"{op}: groups must be an int, got {groups!r}")
+    try:
+        groups = operator.index(groups)
+    except TypeError:
+        raise TypeError(f"{op}: groups must be an int, got {groups!r}") from None
+    if groups < 1:
+        raise ValueError(f"{op}: groups must be >= 1, got {groups}")
+    xs = (1,) + x.shape if unbatched else x.shape
+    N, C = xs[0], xs[1]
+    if weight.shape[0] != C:
+        raise ValueError(f"{op}: input has {C} channels (shape {x.shape}) but weight has "
+                         f"in_channels={weight.shape[0]} (weight shape {weight.shape})")
+    if C % groups:
+        raise ValueError(f"{op}: groups={groups} must divide in_channels={C} "
+                         f"(input shape {x.shape})")
+    O = weight.shape[1] * groups
+    if bias is not None and (bias.ndim != 1 or bias.shape[0] != O):
+        raise ValueError(f"{op}: bias must have shape ({O},) (out_channels/groups "
+                         f"{weight.shape[1]} x groups {groups}), got {bias.shape}")
+    if isinstance(padding, str):
+        raise ValueError(f"{op}: padding must be an int or a tuple of {nd} ints, got {padding!r}")
+    stride = _int_tuple(op, "stride", stride, nd, 1)
+    dilation = _int_tuple(op, "dilation", dilation, nd, 1)
+    padding = _int_tuple(op, "padding", padding, nd, 0)
+    output_padding = _int_tuple(op, "output_padding", output_padding, nd, 0)
+    ksize = weight.shape[2:]
+    out = []
+    for axis, (size, k, s, p, q, d) in enumerate(zip(xs[2:], ksize, stride, padding,
+                                                    output_padding, dilation)):
+        if q >= s and q >= d:
+            raise ValueError(f"{op}: output_padding {output_padding} must be smaller than "
+                             f"either stride {stride} or dilation {dilation}")
+        n = (size - 1) * s - 2 * p + d * (k - 1) + q + 1
+        if k < 1 or size < 1 or n < 1:
+            raise ValueError(f"{op}: input of spatial size {tuple(xs[2:])} with kernel "
+                             f"{tuple(ksize)}, stride {stride}, padding {padding}, dilation "
+                             f"{dilation}, output_padding {output_padding} gives output size "
+                             f"{n} on spatial axis {axis}, which must be positive")
+        out.append(n)
+    out_shape = (N, O, *out)
+    _check_size(op, "output", out_shape)
+    _check_size(op, "column buffer", (weight.shape[1] * math.prod(ksize), math.prod(xs[2:]) + 1024))
+    if gy is not None:
+        expect = out_shape[1:] if unbatched else out_shape
+        if gy.shape != tuple(expect):
+            raise ValueError(f"{op}: grad_output must have shape {tuple(expect)} (the output of "
+                             f"input {x.shape} and weight {weight.shape}), got {gy.shape}")
+
+    def as4d(a, lead):
+        if a is None:
+            return None
+        a = a.reshape(lead + a.shape) if unbatched and lead else a
+        if nd == 1:
+            a = a.reshape(a.shape[:2] + (1,) + a.shape[2:])
+        return _dense(a)
+    if nd == 1:
+        stride, dilation, padding = (1,) + stride, (1,) + dilation, (0,) + padding
+        out, in_size = [1] + out, (1,) + tuple(xs[2:])
+    else:
+        in_size = tuple(xs[2:])
+    geom = dict(stride=stride, padding=padding, dilation=dilation, groups=groups,
+                out_size=(N, O) + tuple(out), in_size=in_size)
+    return as4d(x, (1,)), as4d(weight, ()), _dense(bias), as4d(gy, (1,)), geom, unbatched
+
+
+def _conv_transpose_forward(op, nd, x, weight, bias, stride, padding, output_padding, groups,
+                            dilation):
+    x4, w4, b, _, geom, unbatched = _conv_transpose_args(op, nd, x, weight, bias, stride, padding,
+                                                         output_padding, groups, dilation)
+    y = _core.conv2d_backward_input(x4, w4, list(geom["out_size"]), geom["stride"],
+                                    geom["padding"], geom["dilation"], geom["groups"])
+    if b is not None:
+        y += b.reshape(-1, 1, 1)
+    if nd == 1:
+        y = y.reshape(y.shape[0], y.shape[1], y.shape[3])
+    return y[0] if unbatched else y
+
+
+def _conv_transpose_backward(op, nd, grad_output, x, weight, stride, padding, output_padding,
+                             groups, dilation, input_grad, weight_grad, bias_grad):
+    x4, w4, _, gy4, geom, unbatched = _conv_transpose_args(
+        op, nd, x, weight, None, stride, padding, output_padding, groups, dilation, grad_output)
+    args = (geom["stride"], geom["padding"], geom["dilation"], geom["groups"])
+    gx: np.ndarray | None = None
+    gw: np.ndarray | None = None
+    gb: np.ndarray | None = None
+    if input_grad:  # the convolution itself, cut to the input's size
+        gx = _core.conv2d_forward(gy4, w4, None, *args, geom["in_size"]).reshape(np.shape(x))
+    if weight_grad:  # the convolution's weight gradient, with this op's input as its dY
+        gw = _core.conv2d_backward(x4, gy4, w4, *args, False, True, False)[1]
+        assert gw is not None  # asked for
+        gw = gw.reshape(np.shape(weight))
+    if bias_grad:
+        gb = gy4.sum(axis=(0, 2, 3))
+    return gx, gw, gb
+
+
+def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                     dilation=1):
+    """2-d transposed convolution as torch.nn.functional.conv_transpose2d: input (N, C_in, H, W)
+    or (C_in, H, W); weight (C_in, C_out/groups, kH, kW); output size per axis
+    (size - 1) * stride - 2 * padding + dilation * (k - 1) + output_padding + 1."""
+    return _conv_transpose_forward("conv_transpose2d", 2, input, weight, bias, stride, padding,
+                                   output_padding, groups, dilation)
+
+
+def conv_transpose2d_backward(grad_output, input, weight, stride=1, padding=0, output_padding=0,
+                              groups=1, dilation=1, *, input_grad=True, weight_grad=True,
+                              bias_grad=True):
+    """Gradients of conv_transpose2d: (grad_input | None, grad_weight | None, grad_bias | None)."""
+    return _conv_transpose_backward("conv_transpose2d_backward", 2, grad_output, input, weight,
+                                    stride, padding, output_padding, groups, dilation,
+                                    input_grad, weight_grad, bias_grad)
+
+
+def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                     dilation=1):
+    """1-d transposed convolution as torch.nn.functional.conv_transpose1d: input (N, C_in, L)."""
+    return _conv_transpose_forward("conv_transpose1d", 1, input, weight, bias, stride, padding,
+                                   output_padding, groups, dilation)
+
+
+def conv_transpose1d_backward(grad_output, input, weight, stride=1, padding=0, output_padding=0,
+                              groups=1, dilation=1, *, input_grad=True, weight_grad=True,
+                              bias_grad=True):
+    """Gradients of conv_transpose1d: (grad_input | None, grad_weight | None, grad_bias | None)."""
+    return _conv_transpose_backward("conv_transpose1d_backward", 1, grad_output, input, weight,
+                                    stride, padding, output_padding, groups, dilation,
+                                    input_grad, weight_grad, bias_grad)
+
+
+__all__ += ["batched_matmul", "conv_transpose1d", "conv_transpose1d_backward",
+            "conv_transpose2d", "conv_transpose2d_backward"]

@@ -15,6 +15,11 @@ __all__ = [
     "linear",
     "linear_backward",
     "matmul",
+    "batched_matmul",
+    "conv_transpose1d",
+    "conv_transpose1d_backward",
+    "conv_transpose2d",
+    "conv_transpose2d_backward",
     "numerical_grad",
 ]
 
@@ -209,6 +214,108 @@ def matmul(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None)
         result += beta * out.astype(np.float64)
     out[...] = result
     return out
+
+
+def batched_matmul(a, b):
+    a, b = np.asarray(a), np.asarray(b)
+    return np.matmul(a.astype(np.float64), b.astype(np.float64)).astype(_compute_dtype(a, b))
+
+
+# ---------------------------------------------------------------------------------------------
+# transposed convolution: every input pixel scatters weight * value into a window of the
+# output; with the padding cropped off both sides (and output_padding extra at the end)
+
+
+def _transpose_geometry(x_shape, w_shape, stride, padding, output_padding, dilation):
+    stride, dilation = _int_tuple(stride, 2, "stride"), _int_tuple(dilation, 2, "dilation")
+    padding = _int_tuple(padding, 2, "padding")
+    output_padding = _int_tuple(output_padding, 2, "output_padding")
+    k = w_shape[2:]
+    full = tuple((x_shape[2 + a] - 1) * stride[a] + dilation[a] * (k[a] - 1) + 1 + output_padding[a]
+                 for a in range(2))
+    return stride, padding, dilation, full
+
+
+def _transpose_windows(x_shape, w_shape, stride, dilation):
+    """For each kernel offset (i, j): the index of the uncropped output that input pixels hit."""
+    h, w = x_shape[2:]
+    for i in range(w_shape[2]):
+        for j in range(w_shape[3]):
+            rows = slice(i * dilation[0], i * dilation[0] + stride[0] * (h - 1) + 1, stride[0])
+            cols = slice(j * dilation[1], j * dilation[1] + stride[1] * (w - 1) + 1, stride[1])
+            yield i, j, (slice(None), slice(None), slice(None), rows, cols)
+
+
+def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                     dilation=1):
+    x, weight = np.asarray(x), np.asarray(weight)
+    dtype = _compute_dtype(x, weight, None if bias is None else np.asarray(bias))
+    stride, padding, dilation, full = _transpose_geometry(x.shape, weight.shape, stride, padding,
+                                                          output_padding, dilation)
+    n, c_in = x.shape[:2]
+    c_out_g = weight.shape[1]
+    xg = _split_groups(x.astype(np.float64), groups)  # (N, G, C_in/G, H, W)
+    wg = weight.astype(np.float64).reshape(groups, c_in // groups, c_out_g, *weight.shape[2:])
+    y = np.zeros((n, groups, c_out_g) + full)
+    for i, j, window in _transpose_windows(x.shape, weight.shape, stride, dilation):
+        y[window] += np.einsum("ngchw,gco->ngohw", xg, wg[..., i, j])
+    (ph, pw), (fh, fw) = padding, full
+    y = y.reshape(n, groups * c_out_g, *full)[:, :, ph:fh - ph, pw:fw - pw]
+    if bias is not None:
+        y = y + np.asarray(bias, dtype=np.float64)[:, None, None]
+    return y.astype(dtype)
+
+
+def conv_transpose2d_backward(grad_output, x, weight, stride=1, padding=0, output_padding=0,
+                              groups=1, dilation=1, *, input_grad=True, weight_grad=True,
+                              bias_grad=True):
+    grad_output, x, weight = np.asarray(grad_output), np.asarray(x), np.asarray(weight)
+    dtype = _compute_dtype(grad_output, x, weight)
+    stride, padding, dilation, full = _transpose_geometry(x.shape, weight.shape, stride, padding,
+                                                          output_padding, dilation)
+    n, c_in = x.shape[:2]
+    c_out_g = weight.shape[1]
+    (ph, pw), (fh, fw) = padding, full
+    g = np.zeros((n, groups * c_out_g) + full)
+    g[:, :, ph:fh - ph, pw:fw - pw] = grad_output
+    g = _split_groups(g, groups)  # (N, G, C_out/G, full H, full W)
+    xg = _split_groups(x.astype(np.float64), groups)
+    wg = weight.astype(np.float64).reshape(groups, c_in // groups, c_out_g, *weight.shape[2:])
+    gx = np.zeros_like(xg) if input_grad else None
+    gw = np.zeros_like(wg) if weight_grad else None
+    for i, j, window in _transpose_windows(x.shape, weight.shape, stride, dilation):
+        if input_grad:
+            gx += np.einsum("ngohw,gco->ngchw", g[window], wg[..., i, j])
+        if gw is not None:
+            gw[..., i, j] = np.einsum("ngchw,ngohw->gco", xg, g[window])
+    return (None if gx is None else gx.reshape(x.shape).astype(dtype),
+            None if gw is None else gw.reshape(weight.shape).astype(dtype),
+            grad_output.astype(np.float64).sum(axis=(0, 2, 3)).astype(dtype) if bias_grad else None)
+
+
+def _transpose1d_as_2d(stride, padding, output_padding, dilation):
+    return ((1,) + _int_tuple(stride, 1, "stride"), (0,) + _int_tuple(padding, 1, "padding"),
+            (0,) + _int_tuple(output_padding, 1, "output_padding"),
+            (1,) + _int_tuple(dilation, 1, "dilation"))
+
+
+def conv_transpose1d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                     dilation=1):
+    x, weight = np.asarray(x), np.asarray(weight)
+    s, p, q, d = _transpose1d_as_2d(stride, padding, output_padding, dilation)
+    return conv_transpose2d(x[:, :, None], weight[:, :, None], bias, s, p, q, groups, d)[:, :, 0]
+
+
+def conv_transpose1d_backward(grad_output, x, weight, stride=1, padding=0, output_padding=0,
+                              groups=1, dilation=1, *, input_grad=True, weight_grad=True,
+                              bias_grad=True):
+    grad_output, x, weight = np.asarray(grad_output), np.asarray(x), np.asarray(weight)
+    s, p, q, d = _transpose1d_as_2d(stride, padding, output_padding, dilation)
+    gx, gw, gb = conv_transpose2d_backward(grad_output[:, :, None], x[:, :, None],
+                                           weight[:, :, None], s, p, q, groups, d,
+                                           input_grad=input_grad, weight_grad=weight_grad,
+                                           bias_grad=bias_grad)
+    return (None if gx is None else gx[:, :, 0], None if gw is None else gw[:, :, 0], gb)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -21,6 +21,12 @@ def test_train_digits_quick():
     assert "epoch  1" in out and "final test accuracy" in out
 
 
+def test_train_digits_resnet_quick():
+    pytest.importorskip("sklearn")
+    out = run_example("train_digits.py", "--model", "resnet", "--quick", "--epochs", "1")
+    assert "epoch  1" in out and "final test accuracy" in out
+
+
 def test_ppg_heart_rate_quick():
     out = run_example("ppg_heart_rate.py", "--quick", "--epochs", "1")
     assert "epoch  1" in out and "test MAE: CNN" in out and "spectral-peak baseline" in out

@@ -116,3 +116,48 @@ def test_large_and_thread_count_independent(capability, dtype):
 def test_set_cpu_capability_rejects_unknown():
     with pytest.raises(ValueError, match="not one of"):
         _core.set_cpu_capability("sse9000")
+
+
+BATCHED_SHAPES = [  # a shape, b shape: broadcast batch dims, vectors, views
+    ((7, 13, 33), (7, 33, 5)), ((2, 1, 5, 9), (3, 9, 17)), ((4, 1, 31), (31, 12)),
+    ((31,), (3, 31, 2)), ((6, 2, 11), (11,)), ((1, 1, 1), (5, 1, 1)), ((0, 3, 4), (4, 5)),
+    ((3, 4, 0), (3, 0, 6)), ((64, 33, 17), (64, 17, 33)),
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+def test_batched_matmul(capability, dtype):
+    rng = np.random.default_rng(13)
+    for sa, sb in BATCHED_SHAPES:
+        a, b = rng.standard_normal(sa).astype(dtype), rng.standard_normal(sb).astype(dtype)
+        got = fastbp.batched_matmul(a, b)
+        want = a.astype(np.float64) @ b.astype(np.float64)
+        assert got.dtype == dtype and got.shape == want.shape
+        assert_close(got, want, sa[-1], dtype)
+    # transposed and negative-stride views are read in place
+    a = rng.standard_normal((5, 40, 30)).astype(dtype)
+    for va, vb in [(a.transpose(0, 2, 1), a), (a[::-1, ::2], a[:, ::-1].transpose(0, 2, 1)[:, :, ::2])]:
+        assert_close(fastbp.batched_matmul(va, vb), va.astype(np.float64) @ vb, va.shape[-1], dtype)
+
+
+def test_batched_matmul_thread_count_independent_and_errors():
+    rng = np.random.default_rng(2)
+    a, b = rng.standard_normal((9, 70, 90)), rng.standard_normal((9, 90, 60))
+    threads = fastbp.get_num_threads()
+    try:
+        results = []
+        for t in (1, 2, 3):
+            fastbp.set_num_threads(t)
+            results.append(fastbp.batched_matmul(a, b))
+            results.append(fastbp.batched_matmul(a[:1], b[:1]))
+    finally:
+        fastbp.set_num_threads(threads)
+    assert all(np.array_equal(results[i], results[i % 2]) for i in range(2, 6))
+    with pytest.raises(ValueError, match=r"inner.*\(9, 70, 90\).*\(60, 90\)"):
+        fastbp.batched_matmul(a, b[0].T)
+    with pytest.raises(ValueError, match="broadcast"):
+        fastbp.batched_matmul(a, b[:2])
+    with pytest.raises(TypeError, match="float32"):
+        fastbp.batched_matmul(a, b.astype(np.float32))
+    with pytest.raises(ValueError, match="dimension"):
+        fastbp.batched_matmul(np.float64(2.0), b)

@@ -940,3 +940,80 @@ def test_padded_image_paths(xs, ws, padding, dilation, groups, dtype):
     for got, got2, want in zip(one, two, ref_bwd(dy, x, w, **kw)):
         np.testing.assert_allclose(got, want, **tol)
         assert np.array_equal(got, got2)
+
+
+# ---------------------------------------------------------------------------------------------
+# transposed convolution: forward on the conv input-gradient path, backward on conv forward and
+# the conv weight-gradient path
+
+CONV_TRANSPOSE_CASES = [  # (op, x shape, weight shape, stride, padding, output_padding, groups, dilation)
+    ("conv_transpose2d", (2, 6, 5, 4), (6, 2, 3, 2), (2, 1), (1, 0), (1, 0), 3, (1, 2)),
+    ("conv_transpose2d", (1, 3, 7, 6), (3, 5, 3, 3), 1, 1, 0, 1, 1),
+    ("conv_transpose2d", (2, 4, 5, 5), (4, 3, 3, 3), 2, 0, 2, 1, 3),   # output_padding >= stride
+    ("conv_transpose2d", (3, 50, 6, 7), (50, 7, 3, 3), 1, 1, 0, 1, 1),  # wide: the padded paths
+    ("conv_transpose2d", (0, 4, 5, 5), (4, 3, 2, 2), 2, 0, 1, 1, 1),
+    ("conv_transpose1d", (3, 4, 7), (4, 5, 3), 3, 2, 1, 1, 2),
+    ("conv_transpose1d", (1, 6, 13), (6, 1, 4), 2, 1, 1, 6, 1),
+    ("conv_transpose1d", (2, 64, 33), (64, 32, 9), 2, 4, 1, 1, 1),    # a decoder layer
+]
+
+
+@pytest.mark.parametrize("op,x_shape,w_shape,stride,padding,output_padding,groups,dilation",
+                         CONV_TRANSPOSE_CASES,
+                         ids=[f"{c[0]}-{_id(c[1])}-{_id(c[2])}" for c in CONV_TRANSPOSE_CASES])
+@DTYPE
+@WITH_BIAS
+def test_conv_transpose_matches_reference(rng, op, x_shape, w_shape, stride, padding,
+                                          output_padding, groups, dilation, dtype, with_bias):
+    x, weight = randn(rng, x_shape, dtype), randn(rng, w_shape, dtype)
+    bias = randn(rng, (w_shape[1] * groups,), dtype) if with_bias else None
+    geometry = dict(stride=stride, padding=padding, output_padding=output_padding, groups=groups,
+                    dilation=dilation)
+    y = check_op(op, x, weight, bias, **geometry)
+    check_op(op + "_backward", randn(rng, y.shape, dtype), x, weight, **geometry,
+             bias_grad=with_bias)
+    for flags in [(True, False, False), (False, True, False)]:
+        check_op(op + "_backward", randn(rng, y.shape, dtype), x, weight, **geometry,
+                 **dict(zip(("input_grad", "weight_grad", "bias_grad"), flags)))
+
+
+@pytest.mark.parametrize("op,x_shape,w_shape,stride,padding,output_padding,groups,dilation",
+                         [c for c in CONV_TRANSPOSE_CASES if np.prod(c[1]) and np.prod(c[1]) < 400],
+                         ids=_id)
+def test_conv_transpose_numerical_grads_and_torch(rng, op, x_shape, w_shape, stride, padding,
+                                                  output_padding, groups, dilation):
+    forward, backward = getattr(fastbp, op), getattr(fastbp, op + "_backward")
+    geometry = dict(stride=stride, padding=padding, output_padding=output_padding, groups=groups,
+                    dilation=dilation)
+    inputs = (randn(rng, x_shape), randn(rng, w_shape), randn(rng, (w_shape[1] * groups,)))
+    grad_output = randn(rng, forward(*inputs, **geometry).shape)
+    check_numerical_grads(lambda x, w, b: forward(x, w, b, **geometry),
+                          lambda gy, x, w, b: backward(gy, x, w, **geometry), inputs, grad_output)
+    torch = _torch()
+    tensors = [torch.tensor(v, requires_grad=True) for v in inputs]
+    yt = getattr(torch.nn.functional, op)(*tensors, **geometry)
+    yt.backward(torch.tensor(grad_output))
+    np.testing.assert_allclose(forward(*inputs, **geometry), yt.detach().numpy(), rtol=1e-9, atol=1e-9)
+    for got, want in zip(backward(grad_output, *inputs[:2], **geometry), tensors):
+        np.testing.assert_allclose(got, want.grad.numpy(), rtol=1e-9, atol=1e-9)
+
+
+def test_conv_transpose_unbatched_and_errors(rng):
+    x, w, b = randn(rng, (4, 5, 6)), randn(rng, (4, 3, 3, 3)), randn(rng, (3,))
+    assert_close(fastbp.conv_transpose2d(x, w, b, stride=2), reference.conv_transpose2d(x[None], w, b, stride=2)[0])
+    with pytest.raises(ValueError, match=r"(?s)input.*5.*weight"):
+        fastbp.conv_transpose2d(randn(rng, (2, 5, 6, 6)), w)
+    with pytest.raises(ValueError, match="output_padding"):
+        fastbp.conv_transpose2d(x, w, stride=2, output_padding=2)
+    with pytest.raises(ValueError, match="bias"):
+        fastbp.conv_transpose2d(x, w, randn(rng, (4,)))
+    with pytest.raises(ValueError, match="groups"):
+        fastbp.conv_transpose2d(x, w, groups=3)
+    with pytest.raises(ValueError, match="padding"):
+        fastbp.conv_transpose1d(x[:, 0], w[:, :, 0], padding="same")
+    with pytest.raises(ValueError, match="output size"):
+        fastbp.conv_transpose1d(x[:, 0, :1], w[:, :, 0], padding=3)
+    with pytest.raises(TypeError, match="weight"):
+        fastbp.conv_transpose1d(x[:, 0], w[:, :, 0].astype(np.float32))
+    with pytest.raises(ValueError, match="grad_output"):
+        fastbp.conv_transpose1d_backward(randn(rng, (3, 7)), x[:, 0], w[:, :, 0])

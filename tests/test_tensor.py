@@ -100,7 +100,8 @@ def test_reshape_transpose_grads():
     check_grads(lambda a: a.reshape(4, 6) * np.arange(24.0).reshape(4, 6), x)
     check_grads(lambda a: a.reshape((6, -1)), x)
     check_grads(lambda a: a.T, rand(3, 5))
-    check_grads(lambda a: a.transpose(1, 2, 0), x)
+    check_grads(lambda a: a.permute(1, 2, 0), x)
+    check_grads(lambda a: a.transpose(0, -1), x)
     assert Tensor(rand(3, 5)).T.shape == (5, 3)
 
 

@@ -1,8 +1,7 @@
 """Layers, Module and differentiable functions on fastbp Tensors, laid out like torch.nn."""
-from . import functional, init
+from . import functional, init, utils
 from .init import manual_seed
-from .modules import (Conv1d, Conv2d, Flatten, Linear, MaxPool1d, MaxPool2d, Module, Parameter,
-                      ReLU, Sequential)
+from .modules import *  # noqa: F401,F403
+from .modules import __all__ as _modules
 
-__all__ = ["functional", "init", "manual_seed", "Module", "Parameter", "Sequential", "Linear",
-           "Conv1d", "Conv2d", "ReLU", "MaxPool1d", "MaxPool2d", "Flatten"]
+__all__ = ["functional", "init", "utils", "manual_seed"] + list(_modules)

@@ -9,16 +9,24 @@ import math
 
 import numpy as np
 
-__all__ = ["manual_seed", "default_rng", "uniform_", "kaiming_uniform_"]
+__all__ = ["manual_seed", "default_rng", "uniform_", "kaiming_uniform_", "xavier_uniform_", "zeros_", "ones_", "constant_", "normal_"]
 
 _rng = np.random.default_rng()
+_dropout_rng = np.random.default_rng()
 
 
 def manual_seed(seed: int) -> np.random.Generator:
-    """Reseed the generator that layer initialisation draws from; returns it."""
-    global _rng
+    """Reseed the generator that layer initialisation draws from, and dropout's own generator
+    (a separate stream of the same seed); returns the first."""
+    global _rng, _dropout_rng
     _rng = np.random.default_rng(seed)
+    _dropout_rng = np.random.default_rng([seed, 1])
     return _rng
+
+
+def dropout_rng() -> np.random.Generator:
+    """The generator dropout masks are drawn from."""
+    return _dropout_rng
 
 
 def default_rng() -> np.random.Generator:
@@ -39,3 +47,30 @@ def kaiming_uniform_(tensor, a: float = 0.0, fan_in: int | None = None, rng=None
         fan_in = int(np.prod(tensor.shape[1:]))
     bound = math.sqrt(2.0 / (1 + a * a)) * math.sqrt(3.0 / fan_in) if fan_in > 0 else 0.0
     return uniform_(tensor, -bound, bound, rng)
+
+
+def xavier_uniform_(tensor, gain: float = 1.0, rng=None):
+    """U(-b, b) with b = gain * sqrt(6 / (fan_in + fan_out)), as torch.nn.init.xavier_uniform_."""
+    receptive = int(np.prod(tensor.shape[2:])) if len(tensor.shape) > 2 else 1
+    fan_in, fan_out = tensor.shape[1] * receptive, tensor.shape[0] * receptive
+    bound = gain * math.sqrt(6.0 / (fan_in + fan_out)) if fan_in + fan_out else 0.0
+    return uniform_(tensor, -bound, bound, rng)
+
+
+def normal_(tensor, mean: float = 0.0, std: float = 1.0, rng=None):
+    rng = _rng if rng is None else rng
+    tensor.data[...] = rng.normal(mean, std, size=tensor.shape)
+    return tensor
+
+
+def constant_(tensor, value: float):
+    tensor.data[...] = value
+    return tensor
+
+
+def zeros_(tensor):
+    return constant_(tensor, 0.0)
+
+
+def ones_(tensor):
+    return constant_(tensor, 1.0)

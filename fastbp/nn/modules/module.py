@@ -1,18 +1,14 @@
-"""Module, Parameter and the layers, with PyTorch's parameter names, layouts and initialisation,
-so state_dicts move between fastbp and PyTorch unchanged."""
+"""Module and Parameter: registration of parameters, buffers and children, state_dict with
+PyTorch's keys and order, modes, dtype casts."""
 from __future__ import annotations
 
-import math
 from collections import OrderedDict, namedtuple
 
 import numpy as np
 
-from ..tensor import Tensor
-from . import functional as F
-from . import init
+from ...tensor import Tensor
 
-__all__ = ["Parameter", "Module", "Sequential", "Linear", "Conv1d", "Conv2d", "ReLU",
-           "MaxPool1d", "MaxPool2d", "Flatten"]
+__all__ = ["Parameter", "Module"]
 
 
 class Parameter(Tensor):
@@ -46,6 +42,8 @@ class Module:
 
     def __init__(self):
         object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_non_persistent", set())
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "training", True)
 
@@ -60,15 +58,22 @@ class Module:
         if "_parameters" not in self.__dict__:
             raise AttributeError(f"{type(self).__name__}.__init__ must call super().__init__() "
                                  f"before assigning {name!r}")
-        params, modules = self._parameters, self._modules
+        params, modules, buffers = self._parameters, self._modules, self._buffers
         if isinstance(value, Parameter):
             modules.pop(name, None)
+            buffers.pop(name, None)
             self.__dict__.pop(name, None)
             params[name] = value
         elif isinstance(value, Module):
             params.pop(name, None)
+            buffers.pop(name, None)
             self.__dict__.pop(name, None)
             modules[name] = value
+        elif name in buffers:
+            if value is not None and not isinstance(value, Tensor):
+                raise TypeError(f"cannot assign {type(value).__name__} to buffer {name!r} "
+                                f"(use a Tensor or None)")
+            buffers[name] = value
         elif name in params:
             if value is not None:
                 raise TypeError(f"cannot assign {type(value).__name__} to parameter {name!r} "
@@ -85,6 +90,8 @@ class Module:
         d = self.__dict__
         if "_parameters" in d and name in d["_parameters"]:
             return d["_parameters"][name]
+        if "_buffers" in d and name in d["_buffers"]:
+            return d["_buffers"][name]
         if "_modules" in d and name in d["_modules"]:
             return d["_modules"][name]
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
@@ -94,6 +101,9 @@ class Module:
             del self._parameters[name]
         elif name in self._modules:
             del self._modules[name]
+        elif name in self._buffers:
+            del self._buffers[name]
+            self._non_persistent.discard(name)
         else:
             object.__delattr__(self, name)
 
@@ -104,7 +114,27 @@ class Module:
             setattr(self, name, param)
 
     def add_module(self, name: str, module):
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"{type(module).__name__} is not a Module subclass")
         self._modules[name] = module
+
+    register_module = add_module
+
+    def register_buffer(self, name: str, tensor, persistent: bool = True):
+        """A Tensor that is state but not a parameter (e.g. running statistics): in state_dict
+        unless persistent=False, cast by to()/float()/double() when floating, never trained."""
+        if "." in name or not name:
+            raise KeyError(f"buffer name can't contain '.' or be empty, got {name!r}")
+        if name in self._parameters or name in self._modules:
+            raise KeyError(f"attribute {name!r} already exists")
+        if tensor is not None and not isinstance(tensor, Tensor):
+            tensor = Tensor(np.asarray(tensor))
+        self.__dict__.pop(name, None)
+        self._buffers[name] = tensor
+        if persistent:
+            self._non_persistent.discard(name)
+        else:
+            self._non_persistent.add(name)
 
     # --- traversal ----------------------------------------------------------------------------
     def named_children(self):
@@ -148,19 +178,49 @@ class Module:
         for _, param in self.named_parameters(recurse=recurse):
             yield param
 
+    def named_buffers(self, prefix: str = "", recurse: bool = True):
+        seen = set()
+        modules = self.named_modules(prefix) if recurse else [(prefix, self)]
+        for module_prefix, module in modules:
+            for name, buf in module._buffers.items():
+                if buf is None or id(buf) in seen:
+                    continue
+                seen.add(id(buf))
+                yield (f"{module_prefix}.{name}" if module_prefix else name), buf
+
+    def buffers(self, recurse: bool = True):
+        for _, buf in self.named_buffers(recurse=recurse):
+            yield buf
+
+    def apply(self, fn):
+        """fn(module) for every child (recursively), then for self; returns self."""
+        for child in self.children():
+            child.apply(fn)
+        fn(self)
+        return self
+
+    def requires_grad_(self, requires_grad: bool = True):
+        for param in self.parameters():
+            param.requires_grad_(requires_grad)
+        return self
+
     # --- state --------------------------------------------------------------------------------
     def _state_entries(self, prefix: str = ""):
-        """(key, Parameter) for the state_dict: like torch, every path through _modules counts,
+        """(key, Parameter or buffer) for the state_dict: like torch, a module's parameters,
+        then its persistent buffers, then its children; every path through _modules counts,
         so a shared submodule or parameter appears under each of its names."""
         for name, param in self._parameters.items():
             if param is not None:
                 yield prefix + name, param
+        for name, buf in self._buffers.items():
+            if buf is not None and name not in self._non_persistent:
+                yield prefix + name, buf
         for name, module in self._modules.items():
             if module is not None:
                 yield from module._state_entries(f"{prefix}{name}.")
 
     def state_dict(self) -> OrderedDict:
-        """Copies of every parameter's array, keyed like PyTorch's state_dict."""
+        """Copies of every parameter's and persistent buffer's array, keyed like PyTorch's."""
         return OrderedDict((key, param.data.copy()) for key, param in self._state_entries())
 
     def load_state_dict(self, state_dict, strict: bool = True) -> IncompatibleKeys:
@@ -194,7 +254,7 @@ class Module:
             raise RuntimeError(f"error loading state_dict into {type(self).__name__}:\n  "
                                + "\n  ".join(problems))
         for key, value in values.items():
-            own[key].data[...] = value  # in place, casting to the parameter's dtype
+            own[key].data[...] = value  # in place, casting to the parameter's (buffer's) dtype
         return IncompatibleKeys(missing, unexpected)
 
     # --- modes, gradients, dtype --------------------------------------------------------------
@@ -214,8 +274,8 @@ class Module:
                 param.grad[...] = 0
 
     def to(self, dtype=None):
-        """Cast every parameter (and its grad) to float32 or float64; returns self.
-        Accepts numpy dtypes, their names, and 'cpu' (a no-op: there is only the CPU)."""
+        """Cast every parameter (and its grad) and floating buffer to float32 or float64; returns
+        self. Accepts numpy dtypes, their names, and 'cpu' (a no-op: there is only the CPU)."""
         if dtype is None or (isinstance(dtype, str) and dtype == "cpu"):
             return self
         dtype = _as_dtype(dtype)
@@ -223,6 +283,9 @@ class Module:
             param.data = param.data.astype(dtype, copy=False)
             if param.grad is not None:
                 param.grad = param.grad.astype(dtype, copy=False)
+        for buf in self.buffers():
+            if np.issubdtype(buf.dtype, np.floating):
+                buf.data = buf.data.astype(dtype, copy=False)
         return self
 
     def float(self):
@@ -242,171 +305,3 @@ class Module:
         if not lines:
             return head + ")"
         return head + "\n  " + "\n  ".join(lines) + "\n)"
-
-
-class Sequential(Module):
-    """Children run in order; named '0', '1', ... (or by the keys of an OrderedDict)."""
-
-    def __init__(self, *modules):
-        super().__init__()
-        if len(modules) == 1 and isinstance(modules[0], OrderedDict):
-            for name, module in modules[0].items():
-                self.add_module(name, module)
-        else:
-            for i, module in enumerate(modules):
-                self.add_module(str(i), module)
-
-    def forward(self, x):
-        for module in self._modules.values():
-            x = module(x)
-        return x
-
-    def __getitem__(self, index):
-        items = list(self._modules.items())
-        if isinstance(index, slice):
-            return Sequential(OrderedDict(items[index]))
-        return items[index][1]
-
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
-
-    def append(self, module):
-        self.add_module(str(len(self)), module)
-        return self
-
-
-def _pair(value, n, name):
-    if isinstance(value, str):
-        return value
-    return F._tuple(value, n, name)
-
-
-class Linear(Module):
-    """y = x @ weight.T + bias; weight (out_features, in_features)."""
-
-    def __init__(self, in_features: int, out_features: int, bias: bool = True,
-                 dtype=np.float32, rng=None):
-        super().__init__()
-        self.in_features, self.out_features = in_features, out_features
-        dtype = _as_dtype(dtype)
-        self.weight = Parameter(np.empty((out_features, in_features), dtype))
-        self.bias = Parameter(np.empty(out_features, dtype)) if bias else None
-        _init_like_torch(self.weight, self.bias, in_features, rng)
-
-    def forward(self, x):
-        return F.linear(x, self.weight, self.bias)
-
-    def extra_repr(self) -> str:
-        return (f"in_features={self.in_features}, out_features={self.out_features}, "
-                f"bias={self.bias is not None}")
-
-
-def _init_like_torch(weight, bias, fan_in, rng):
-    # torch: kaiming_uniform_(weight, a=sqrt(5)) and bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in))
-    init.kaiming_uniform_(weight, a=math.sqrt(5), fan_in=fan_in, rng=rng)
-    if bias is not None:
-        bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0.0
-        init.uniform_(bias, -bound, bound, rng)
-
-
-class _ConvNd(Module):
-    nd = 0
-
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
-                 groups=1, bias=True, dtype=np.float32, rng=None):
-        super().__init__()
-        nd = self.nd
-        if groups < 1 or in_channels % groups or out_channels % groups:
-            raise ValueError(f"in_channels ({in_channels}) and out_channels ({out_channels}) "
-                             f"must both be divisible by groups ({groups})")
-        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
-        self.kernel_size = F._tuple(kernel_size, nd, "kernel_size")
-        self.stride = F._tuple(stride, nd, "stride")
-        self.dilation = F._tuple(dilation, nd, "dilation")
-        self.padding = _pair(padding, nd, "padding")
-        if isinstance(self.padding, str):
-            if self.padding not in ("same", "valid"):
-                raise ValueError(f"padding must be 'same', 'valid' or ints, got {padding!r}")
-            if self.padding == "same" and any(s != 1 for s in self.stride):
-                raise ValueError("padding='same' is not supported for strided convolutions")
-        dtype = _as_dtype(dtype)
-        shape = (out_channels, in_channels // groups) + self.kernel_size
-        self.weight = Parameter(np.empty(shape, dtype))
-        self.bias = Parameter(np.empty(out_channels, dtype)) if bias else None
-        _init_like_torch(self.weight, self.bias, int(np.prod(shape[1:])), rng)
-
-    def extra_repr(self) -> str:
-        s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-             f"stride={self.stride}")
-        if self.padding != (0,) * self.nd:
-            s += f", padding={self.padding!r}"
-        if self.dilation != (1,) * self.nd:
-            s += f", dilation={self.dilation}"
-        if self.groups != 1:
-            s += f", groups={self.groups}"
-        if self.bias is None:
-            s += ", bias=False"
-        return s
-
-    def _options(self):
-        return dict(stride=self.stride, padding=self.padding, dilation=self.dilation,
-                    groups=self.groups)
-
-
-class Conv1d(_ConvNd):
-    """Input (N, C_in, L); weight (C_out, C_in/groups, K)."""
-
-    nd = 1
-
-    def forward(self, x):
-        return F.conv1d(x, self.weight, self.bias, **self._options())
-
-
-class Conv2d(_ConvNd):
-    """Input (N, C_in, H, W); weight (C_out, C_in/groups, kH, kW)."""
-
-    nd = 2
-
-    def forward(self, x):
-        return F.conv2d(x, self.weight, self.bias, **self._options())
-
-
-class ReLU(Module):
-    def forward(self, x):
-        return F.relu(x)
-
-
-class _MaxPoolNd(Module):
-    def __init__(self, kernel_size, stride=None, padding=0, dilation=1):
-        super().__init__()
-        self.kernel_size, self.stride = kernel_size, kernel_size if stride is None else stride
-        self.padding, self.dilation = padding, dilation
-
-    def extra_repr(self) -> str:
-        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
-                f"dilation={self.dilation}")
-
-
-class MaxPool1d(_MaxPoolNd):
-    def forward(self, x):
-        return F.max_pool1d(x, self.kernel_size, self.stride, self.padding, self.dilation)
-
-
-class MaxPool2d(_MaxPoolNd):
-    def forward(self, x):
-        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation)
-
-
-class Flatten(Module):
-    def __init__(self, start_dim: int = 1, end_dim: int = -1):
-        super().__init__()
-        self.start_dim, self.end_dim = start_dim, end_dim
-
-    def forward(self, x):
-        return F.flatten(x, self.start_dim, self.end_dim)
-
-    def extra_repr(self) -> str:
-        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"

@@ -1,12 +1,12 @@
-"""SGD and Adam with PyTorch's update rules (torch.optim, single-tensor path), applied in place
-to param.data in the parameter's dtype."""
+"""SGD, Adam, AdamW and RMSprop with PyTorch's update rules (torch.optim, single-tensor path),
+applied in place to param.data in the parameter's dtype; lr_scheduler beside them."""
 from __future__ import annotations
 
 import math
 
 import numpy as np
 
-__all__ = ["Optimizer", "SGD", "Adam"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "lr_scheduler"]
 
 
 class Optimizer:
@@ -43,6 +43,39 @@ class Optimizer:
 
     def step(self) -> None:
         raise NotImplementedError
+
+    def state_dict(self) -> dict:
+        """As torch: {'state': {index: {...}}, 'param_groups': [{..., 'params': [indices]}]},
+        parameters numbered in order over the groups; arrays are copies."""
+        index: dict[int, int] = {}
+        groups: list[dict] = []
+        for group in self.param_groups:
+            ids = []
+            for p in group["params"]:
+                index.setdefault(id(p), len(index))
+                ids.append(index[id(p)])
+            groups.append(dict({k: v for k, v in group.items() if k != "params"}, params=ids))
+        state = {index[k]: {name: np.array(v, copy=True) if isinstance(v, np.ndarray) else v
+                            for name, v in st.items()}
+                 for k, st in self.state.items() if k in index}
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        groups = state_dict["param_groups"]
+        if len(groups) != len(self.param_groups) or any(
+                len(g["params"]) != len(own["params"]) for g, own in zip(groups, self.param_groups)):
+            raise ValueError("loaded state dict has a different number of parameter groups or "
+                             "parameters per group than this optimizer")
+        params = {}
+        for saved, own in zip(groups, self.param_groups):
+            for i, p in zip(saved["params"], own["params"]):
+                params[i] = p
+            own.update({k: v for k, v in saved.items() if k != "params"})
+        self.state = {}
+        for i, st in state_dict["state"].items():
+            p = params[int(i)]
+            self.state[id(p)] = {name: np.array(v, dtype=p.dtype) if isinstance(v, np.ndarray) and v.ndim
+                                 else v for name, v in st.items()}
 
 
 def _scalar(value, dtype):
@@ -97,6 +130,8 @@ class Adam(Optimizer):
         super().__init__(params, dict(lr=lr, betas=(beta1, beta2), eps=eps,
                                       weight_decay=weight_decay))
 
+    decoupled = False  # AdamW decays the weights directly
+
     def step(self) -> None:
         for group in self.param_groups:
             lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
@@ -110,7 +145,9 @@ class Adam(Optimizer):
                     state["exp_avg_sq"] = np.zeros_like(p.data)
                 state["step"] += 1
                 step, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]
-                if weight_decay != 0:
+                if self.decoupled:  # AdamW: shrink the weights, not the gradient
+                    p.data *= _scalar(1 - lr * weight_decay, t)
+                elif weight_decay != 0:
                     g = g + _scalar(weight_decay, t) * p.data
                 w = 1 - beta1  # m = lerp(m, g, w), evaluated as torch's lerp does
                 if w < 0.5:
@@ -122,3 +159,64 @@ class Adam(Optimizer):
                 step_size = lr / (1 - beta1 ** step)
                 denom = np.sqrt(v) / _scalar(math.sqrt(1 - beta2 ** step), t) + _scalar(eps, t)
                 p.data -= _scalar(step_size, t) * (m / denom)
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay: p *= 1 - lr * weight_decay before the Adam step."""
+
+    decoupled = True
+
+    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 1e-2):
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
+
+
+class RMSprop(Optimizer):
+    """v = alpha v + (1 - alpha) g^2; centered: avg = sqrt(v - m^2) + eps with m = lerp(m, g,
+    1 - alpha), else sqrt(v) + eps; with momentum b = momentum b + g / avg, p -= lr b;
+    else p -= lr g / avg."""
+
+    def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
+                 weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False):
+        if lr < 0 or eps < 0 or weight_decay < 0 or momentum < 0 or alpha < 0:
+            raise ValueError(f"invalid RMSprop settings: lr={lr}, alpha={alpha}, eps={eps}, "
+                             f"weight_decay={weight_decay}, momentum={momentum}")
+        super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
+                                      momentum=momentum, centered=centered))
+
+    def step(self) -> None:
+        for group in self.param_groups:
+            lr, alpha, eps = group["lr"], group["alpha"], group["eps"]
+            weight_decay, momentum, centered = group["weight_decay"], group["momentum"], group["centered"]
+            for p, state in self._params_with_grad(group):
+                t = p.data.dtype
+                g = p.grad.astype(t, copy=False)
+                if not state:
+                    state["step"] = 0
+                    state["square_avg"] = np.zeros_like(p.data)
+                    if momentum > 0:
+                        state["momentum_buffer"] = np.zeros_like(p.data)
+                    if centered:
+                        state["grad_avg"] = np.zeros_like(p.data)
+                state["step"] += 1
+                if weight_decay != 0:
+                    g = g + _scalar(weight_decay, t) * p.data
+                v = state["square_avg"]
+                v *= _scalar(alpha, t)
+                v += _scalar(1 - alpha, t) * (g * g)
+                if centered:
+                    m = state["grad_avg"]
+                    m += _scalar(1 - alpha, t) * (g - m)  # lerp with weight 1 - alpha
+                    avg = np.sqrt(v - m * m) + _scalar(eps, t)
+                else:
+                    avg = np.sqrt(v) + _scalar(eps, t)
+                if momentum > 0:
+                    buf = state["momentum_buffer"]
+                    buf *= _scalar(momentum, t)
+                    buf += g / avg
+                    p.data -= _scalar(lr, t) * buf
+                else:
+                    p.data -= _scalar(lr, t) * (g / avg)
+
+
+from . import lr_scheduler  # noqa: E402,F401  (imported so optim.lr_scheduler works as an attribute)

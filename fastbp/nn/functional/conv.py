@@ -1,0 +1,88 @@
+"""Convolutions and transposed convolutions on fastbp's kernels."""
+from __future__ import annotations
+
+import numpy as np
+
+from ... import functional as _kernels
+from ...tensor import Function, Tensor
+
+__all__ = ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d"]
+
+
+class _ConvNd(Function):
+    kernel = ""  # name of the fastbp.functional op, looked up at call time
+
+    def forward(self, x, weight, bias=None, *, stride, padding, dilation, groups):
+        self.x, self.weight, self.has_bias = x, weight, bias is not None
+        self.options = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+        return getattr(_kernels, self.kernel)(x, weight, bias, **self.options)
+
+    def backward(self, g):
+        needs = self.needs_grad
+        gx, gw, gb = getattr(_kernels, self.kernel + "_backward")(
+            np.ascontiguousarray(g), self.x, self.weight, **self.options,
+            input_grad=needs[0], weight_grad=needs[1], bias_grad=self.has_bias and needs[2])
+        return (gx, gw, gb) if self.has_bias else (gx, gw)
+
+
+class _Conv1d(_ConvNd):
+    kernel = "conv1d"
+
+
+class _Conv2d(_ConvNd):
+    kernel = "conv2d"
+
+
+def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) -> Tensor:
+    """input (N, C_in, L), weight (C_out, C_in/groups, K); as torch.nn.functional.conv1d."""
+    tensors = (input, weight) if bias is None else (input, weight, bias)
+    return _Conv1d.apply(*tensors, stride=stride, padding=padding, dilation=dilation, groups=groups)
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) -> Tensor:
+    """input (N, C_in, H, W), weight (C_out, C_in/groups, kH, kW); as torch.nn.functional.conv2d."""
+    tensors = (input, weight) if bias is None else (input, weight, bias)
+    return _Conv2d.apply(*tensors, stride=stride, padding=padding, dilation=dilation, groups=groups)
+
+
+class _ConvTransposeNd(Function):
+    """Forward on the convolution's input-gradient path; backward on conv forward (input
+    gradient) and the convolution's weight-gradient path."""
+    kernel = ""
+
+    def forward(self, x, weight, bias=None, *, stride, padding, output_padding, groups, dilation):
+        self.options = dict(stride=stride, padding=padding, output_padding=output_padding,
+                            groups=groups, dilation=dilation)
+        self.x, self.weight, self.has_bias = x, weight, bias is not None
+        return getattr(_kernels, self.kernel)(x, weight, bias, **self.options)
+
+    def backward(self, g):
+        needs = self.needs_grad
+        gx, gw, gb = getattr(_kernels, self.kernel + "_backward")(
+            g, self.x, self.weight, **self.options, input_grad=needs[0], weight_grad=needs[1],
+            bias_grad=self.has_bias and needs[2])
+        return (gx, gw, gb) if self.has_bias else (gx, gw)
+
+
+class _ConvTranspose1d(_ConvTransposeNd):
+    kernel = "conv_transpose1d"
+
+
+class _ConvTranspose2d(_ConvTransposeNd):
+    kernel = "conv_transpose2d"
+
+
+def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                     dilation=1) -> Tensor:
+    """input (N, C_in, L), weight (C_in, C_out/groups, K); as torch.nn.functional.conv_transpose1d."""
+    tensors = (input, weight) if bias is None else (input, weight, bias)
+    return _ConvTranspose1d.apply(*tensors, stride=stride, padding=padding,
+                                  output_padding=output_padding, groups=groups, dilation=dilation)
+
+
+def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                     dilation=1) -> Tensor:
+    """input (N, C_in, H, W), weight (C_in, C_out/groups, kH, kW); as torch's conv_transpose2d."""
+    tensors = (input, weight) if bias is None else (input, weight, bias)
+    return _ConvTranspose2d.apply(*tensors, stride=stride, padding=padding,
+                                  output_padding=output_padding, groups=groups, dilation=dilation)

@@ -1,0 +1,61 @@
+"""Shape ops of nn.functional: flatten and constant padding."""
+from __future__ import annotations
+
+import numpy as np
+
+from ...tensor import Function, Tensor, as_tensor
+from ._utils import wrap_dim
+
+__all__ = ["flatten", "pad"]
+
+
+def flatten(input, start_dim: int = 1, end_dim: int = -1) -> Tensor:
+    input = as_tensor(input)
+    nd = max(input.ndim, 1)  # a 0-d input counts as 1-d, as in torch
+    start, end = wrap_dim(start_dim, nd), wrap_dim(end_dim, nd)
+    if start > end:
+        raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} "
+                         f"for a {input.ndim}-d input")
+    shape = input.shape
+    return input.reshape(shape[:start] + (-1,) + shape[end + 1:]) if input.ndim else input.reshape(1)
+
+
+class _Pad(Function):
+    """Constant padding; negative amounts crop. src/dst are the slices of x and of the output
+    that hold the same elements."""
+
+    def forward(self, x, pairs, value):
+        out_shape, src, dst = [], [], []
+        for n, (lo, hi) in zip(x.shape, pairs):
+            size = n + lo + hi
+            if size < 0:
+                raise ValueError(f"pad: padding {pairs} makes a dim of size {n} negative "
+                                 f"(input shape {x.shape})")
+            out_shape.append(size)
+            src.append(slice(max(-lo, 0), n - max(-hi, 0)))
+            dst.append(slice(max(lo, 0), size - max(hi, 0)))
+        out = np.full(out_shape, value, x.dtype)
+        self.src, self.dst, self.shape = tuple(src), tuple(dst), x.shape
+        out[self.dst] = x[self.src]
+        return out
+
+    def backward(self, g):
+        gx = np.zeros(self.shape, g.dtype)
+        gx[self.src] = g[self.dst]
+        return gx
+
+
+def pad(input, pad, mode: str = "constant", value=None) -> Tensor:
+    """As torch.nn.functional.pad in constant mode: pad = (last_lo, last_hi, prev_lo, prev_hi,
+    ...) from the last dim backwards; causal padding of a conv1d is pad(x, ((k - 1) * d, 0))."""
+    input = as_tensor(input)
+    if mode != "constant":
+        raise ValueError(f"pad: only mode='constant' is supported, got {mode!r}")
+    pad = tuple(int(p) for p in pad)
+    if len(pad) % 2 or len(pad) // 2 > input.ndim:
+        raise ValueError(f"pad: padding length {len(pad)} must be even and at most twice the "
+                         f"number of dims ({input.ndim}, input shape {input.shape})")
+    pairs = [(0, 0)] * input.ndim
+    for i in range(len(pad) // 2):
+        pairs[input.ndim - 1 - i] = (pad[2 * i], pad[2 * i + 1])
+    return _Pad.apply(input, pairs=tuple(pairs), value=0 if value is None else value)
