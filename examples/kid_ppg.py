@@ -8,13 +8,13 @@ pair consecutive windows, and estimate the heart rate; the classical spectral-pe
 the raw and on the filtered PPG is printed beside it, each against the ECG reference.
 
     python examples/kid_ppg.py [--wheel PATH | --cache DIR] [--seed 0] [--seeds 1] [--steps 1000]
+                                  [--threads N]
 """
 import argparse
 import sys
 import time
 
-import numpy as np
-
+import fastbp
 from kidppg import adaptive_filter, keras_weights, material, network, pipeline
 
 
@@ -25,15 +25,18 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0, help="filter initialisation")
     parser.add_argument("--seeds", type=int, default=1, help="run seeds seed, seed+1, ...")
     parser.add_argument("--steps", type=int, default=adaptive_filter.STEPS, help="filter SGD steps")
+    parser.add_argument("--threads", type=int, help="fastbp threads (default: all cores)")
     args = parser.parse_args(argv)
 
+    if args.threads is not None:
+        fastbp.set_num_threads(args.threads)
     t0 = time.perf_counter()
     try:
         wheel = material.find_wheel(args.wheel, args.cache)
+        x, y = material.load_demo(wheel)
+        state = keras_weights.load_state_dict(wheel)
     except (material.MaterialError, FileNotFoundError) as exc:
         sys.exit(f"kid_ppg: {exc}")
-    x, y = material.load_demo(wheel)
-    state = keras_weights.load_state_dict(wheel)
     print(f"{len(x)} windows of PPG-DaLiA S6 stairs, heart rate {y.min():.0f}-{y.max():.0f} bpm; "
           f"{sum(v.size for v in state.values()):,} weights; read in {time.perf_counter() - t0:.2f} s")
 
