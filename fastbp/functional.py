@@ -224,7 +224,7 @@ def _batch_operand(a, batch_shape):
     a = a.reshape((math.prod(batch_shape),) + a.shape[-2:])
     if a.flags.aligned and all(s % a.itemsize == 0 for s in a.strides):
         return a
-    return np.ascontiguousarray(a)
+    return np.require(a, requirements=("C", "A"))  # ascontiguousarray keeps unaligned data
 
 
 def batched_matmul(a, b):
@@ -235,8 +235,8 @@ def batched_matmul(a, b):
     arrays = _float_arrays(op, a=a, b=b)
     a, b = arrays["a"], arrays["b"]
     if a.ndim == 0 or b.ndim == 0:
-        raise ValueError(f"{op}: both operands need at least 1 dimension, got shapes "
-                         f"{a.shape} and {b.shape}")
+        raise ValueError(f"{op}: a and b need at least 1 dimension each, got shapes "
+                         f"a {a.shape} and b {b.shape}")
     a2 = a[None, :] if a.ndim == 1 else a
     b2 = b[:, None] if b.ndim == 1 else b
     (M, K), (Kb, N) = a2.shape[-2:], b2.shape[-2:]

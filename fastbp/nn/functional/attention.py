@@ -105,9 +105,10 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
     L, N, E = query.shape
     S = key.shape[0]
     if E != embed_dim_to_check:
-        raise ValueError(f"was expecting embedding dimension of {embed_dim_to_check}, but got {E}")
+        raise ValueError(f"{op}: was expecting embedding dimension of {embed_dim_to_check} "
+                         f"(embed_dim_to_check), but got {E}")
     if E % num_heads:
-        raise ValueError(f"embed_dim {E} not divisible by num_heads {num_heads}")
+        raise ValueError(f"{op}: embed_dim {E} not divisible by num_heads {num_heads}")
     if key.shape[:2] != value.shape[:2] or key.shape[1] != N:
         raise ValueError(f"key shape {key.shape} and value shape {value.shape} must match query "
                          f"{query.shape} in batch, and each other in sequence length")

@@ -45,13 +45,22 @@ class _MaxPoolNd(Function):
                              f"kernel_size {kernel}, padding {padding}, dilation {dilation}")
         pad = [(0, 0)] * (x.ndim - nd) + [(p, p) for p in padding]
         xp = np.pad(x, pad, constant_values=-np.inf) if any(padding) else x
+        # where padding is: a real element beats it even when both are -inf (torch's index)
+        is_pad = np.pad(np.zeros(x.shape, bool), pad, constant_values=True) if any(padding) else None
 
         offsets = itertools.product(*(range(k) for k in kernel))
-        best = xp[_windows(next(offsets), out, stride, dilation)].copy()
+        first = _windows(next(offsets), out, stride, dilation)
+        best = xp[first].copy()
+        best_pad = None if is_pad is None else is_pad[first].copy()
         argbest = np.zeros(best.shape, np.intp)
         for i, offset in enumerate(offsets, 1):
-            window = xp[_windows(offset, out, stride, dilation)]
+            where = _windows(offset, out, stride, dilation)
+            window = xp[where]
             take = (window > best) | np.isnan(window)
+            if best_pad is not None:
+                window_pad = is_pad[where]
+                take |= best_pad & ~window_pad
+                np.copyto(best_pad, window_pad, where=take)
             np.copyto(best, window, where=take)
             argbest[take] = i
         self.argbest, self.padded_shape, self.x_shape = argbest, xp.shape, x.shape
