@@ -57,7 +57,7 @@ class _MaxPoolNd(Function):
             where = _windows(offset, out, stride, dilation)
             window = xp[where]
             take = (window > best) | np.isnan(window)
-            if best_pad is not None:
+            if best_pad is not None and is_pad is not None:
                 window_pad = is_pad[where]
                 take |= best_pad & ~window_pad
                 np.copyto(best_pad, window_pad, where=take)
