@@ -188,6 +188,7 @@ class Arg:
     choices: tuple = ()
     ndims: tuple = ()        # for arrays: the numbers of dims it may have
     optional: bool = False   # None is allowed
+    mismatch: tuple = ()     # for arrays: axes whose size must agree with the other arguments
 
 
 def _ragged():
@@ -252,10 +253,12 @@ class Op:
 
 def _conv_args(nd, backward):
     ndims = (nd + 1, nd + 2)
-    arrays_ = {"grad_output": Arg("array", ndims=ndims)} if backward else {}
-    arrays_.update(input=Arg("array", ndims=ndims), weight=Arg("array", ndims=(nd + 2,)))
+    channel = -(nd + 1)
+    arrays_ = {"grad_output": Arg("array", ndims=ndims, mismatch=(-1, channel))} if backward else {}
+    arrays_.update(input=Arg("array", ndims=ndims, mismatch=(channel,)),
+                   weight=Arg("array", ndims=(nd + 2,), mismatch=(1,)))
     if not backward:
-        arrays_["bias"] = Arg("array", ndims=(1,), optional=True)
+        arrays_["bias"] = Arg("array", ndims=(1,), optional=True, mismatch=(0,))
     return dict(arrays_, stride=Arg("ints", 1, nd), padding=Arg("padding", 0, nd),
                 dilation=Arg("ints", 1, nd), groups=Arg("int", 1),
                 **({k: Arg("flag") for k in ("input_grad", "weight_grad", "bias_grad")}
@@ -264,10 +267,12 @@ def _conv_args(nd, backward):
 
 def _conv_transpose_args(nd, backward):
     ndims = (nd + 1, nd + 2)
-    arrays_ = {"grad_output": Arg("array", ndims=ndims)} if backward else {}
-    arrays_.update(input=Arg("array", ndims=ndims), weight=Arg("array", ndims=(nd + 2,)))
+    channel = -(nd + 1)
+    arrays_ = {"grad_output": Arg("array", ndims=ndims, mismatch=(-1, channel))} if backward else {}
+    arrays_.update(input=Arg("array", ndims=ndims, mismatch=(channel,)),
+                   weight=Arg("array", ndims=(nd + 2,), mismatch=(0,)))
     if not backward:
-        arrays_["bias"] = Arg("array", ndims=(1,), optional=True)
+        arrays_["bias"] = Arg("array", ndims=(1,), optional=True, mismatch=(0,))
     return dict(arrays_, stride=Arg("ints", 1, nd), padding=Arg("ints", 0, nd),
                 output_padding=Arg("ints", 0, nd), groups=Arg("int", 1),
                 dilation=Arg("ints", 1, nd),
@@ -421,6 +426,8 @@ def _mha_call():
     return st.integers(0, 2**32 - 1).map(build)
 
 
+OPS_LINEAR_ARGS = dict(input=Arg("array", mismatch=(-1,)), weight=Arg("array", mismatch=(1,)),
+                       bias=Arg("array", optional=True, mismatch=(0,)))
 TENSOR = Arg("array")
 OPT_TENSOR = Arg("array", optional=True)
 REDUCTION = Arg("choice", choices=("mean", "sum", "none"))
@@ -442,13 +449,15 @@ def _ops() -> list[Op]:
         ]
     flags = {k: Arg("flag") for k in ("input_grad", "weight_grad", "bias_grad")}
     ops += [
-        Op("linear", fastbp.linear, dict(input=Arg("array", ndims=(1, 2, 3, 4, 5, 6)),
-                                         weight=Arg("array", ndims=(2,)),
-                                         bias=Arg("array", ndims=(1,), optional=True)),
+        Op("linear", fastbp.linear,
+           dict(input=Arg("array", ndims=(1, 2, 3, 4, 5, 6), mismatch=(-1,)),
+                weight=Arg("array", ndims=(2,), mismatch=(1,)),
+                bias=Arg("array", ndims=(1,), optional=True, mismatch=(0,))),
            linear_calls(), numpy_level=True),
         Op("linear_backward", fastbp.linear_backward,
-           dict(grad_output=Arg("array", ndims=(1, 2, 3, 4, 5, 6)),
-                input=Arg("array", ndims=(1, 2, 3, 4, 5, 6)), weight=Arg("array", ndims=(2,)),
+           dict(grad_output=Arg("array", ndims=(1, 2, 3, 4, 5, 6), mismatch=(-1,)),
+                input=Arg("array", ndims=(1, 2, 3, 4, 5, 6), mismatch=(-1,)),
+                weight=Arg("array", ndims=(2,), mismatch=(0, 1)),
                 **flags), linear_calls(backward=True), numpy_level=True),
         Op("matmul", fastbp.matmul, dict(a=Arg("array", ndims=(2,)), b=Arg("array", ndims=(2,)),
                                          trans_a=Arg("flag"), trans_b=Arg("flag"),
@@ -460,12 +469,10 @@ def _ops() -> list[Op]:
     ]
     # nn.functional on Tensors
     for nd in (1, 2):
-        conv = {k: v for k, v in _conv_args(nd, False).items()}
-        conv.update(input=TENSOR, weight=TENSOR, bias=OPT_TENSOR)
+        conv = _conv_args(nd, False)
         ops.append(Op(f"F.conv{nd}d", getattr(F, f"conv{nd}d"), conv,
                       _tensors(conv_calls(nd, tensors=True))))
-        convt = {k: v for k, v in _conv_transpose_args(nd, False).items()}
-        convt.update(input=TENSOR, weight=TENSOR, bias=OPT_TENSOR)
+        convt = _conv_transpose_args(nd, False)
         ops.append(Op(f"F.conv_transpose{nd}d", getattr(F, f"conv_transpose{nd}d"), convt,
                       _tensors(conv_transpose_calls(nd, tensors=True))))
         pool_geometry = dict(kernel_size=Arg("ints", 1, nd), stride=Arg("ints", 1, nd, optional=True),
@@ -480,8 +487,7 @@ def _ops() -> list[Op]:
                       dict(input=TENSOR, output_size=Arg("ints", 1, nd, optional=True)),
                       _adaptive_call(nd)))
     ops += [
-        Op("F.linear", F.linear, dict(input=TENSOR, weight=TENSOR, bias=OPT_TENSOR),
-           _tensors(linear_calls(tensors=True))),
+        Op("F.linear", F.linear, dict(OPS_LINEAR_ARGS), _tensors(linear_calls(tensors=True))),
         Op("F.relu", F.relu, dict(input=TENSOR), _unary()),
         Op("F.sigmoid", F.sigmoid, dict(input=TENSOR), _unary()),
         Op("F.tanh", F.tanh, dict(input=TENSOR), _unary()),
@@ -561,8 +567,22 @@ def bad_calls(draw, ops=None):
     op = OPS[draw(st.sampled_from(sorted(ops or OPS)))]
     args, kwargs = draw(op.valid)
     name = draw(st.sampled_from(sorted(op.args)))
-    value = draw(bad_value(op.args[name], op.numpy_level))
+    arg = op.args[name]
+    given = dict(zip(op.args, args), **kwargs).get(name)
+    if arg.mismatch and given is not None and draw(st.booleans()):
+        value = _resized(given, draw(st.sampled_from(arg.mismatch)))
+    else:
+        value = draw(bad_value(arg, op.numpy_level))
     return op, args, kwargs, name, value
+
+
+def _resized(value, axis):
+    """A copy of an array (or Tensor) one longer along `axis`: a size the others disagree with."""
+    a = value.data if isinstance(value, Tensor) else value
+    pad = [(0, 0)] * a.ndim
+    pad[axis] = (0, 1)
+    out = np.pad(a, pad)
+    return Tensor(out, requires_grad=value.requires_grad) if isinstance(value, Tensor) else out
 
 
 def message_names(error: BaseException, name: str) -> bool:

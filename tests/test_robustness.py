@@ -24,7 +24,14 @@ from mp_worker import conv_and_matmul
 rng = np.random.default_rng(11)
 # Under AddressSanitizer (.ci/sanitize) freed memory sits in a quarantine and every mapping has
 # shadow memory: resident size and address-space limits measure ASan, not fastbp.
-UNDER_ASAN = os.path.exists("/proc/self/maps") and "libasan" in open("/proc/self/maps").read()
+def _under_asan() -> bool:
+    if not os.path.exists("/proc/self/maps"):
+        return False
+    with open("/proc/self/maps") as maps:
+        return "libasan" in maps.read()
+
+
+UNDER_ASAN = _under_asan()
 
 
 def _r(*shape, dtype=np.float32):
