@@ -80,7 +80,6 @@ class Function:
     backward is freed once backward has run, unless backward(retain_graph=True)."""
 
     _graph_attrs = frozenset(("inputs", "needs_grad"))
-    op = ""  # the name errors give; by default the class name in snake case
 
     def __init__(self, inputs):
         self.inputs = inputs
@@ -95,7 +94,8 @@ class Function:
             try:
                 out.append(as_tensor(x))
             except TypeError as error:
-                op = cls.op or re.sub(r"(?<!^)(?=[A-Z])", "_", cls.__name__.strip("_")).lower()
+                # the op's name from its class: _MatMul -> mat_mul
+                op = re.sub(r"(?<!^)(?=[A-Z])", "_", cls.__name__.strip("_")).lower()
                 names = [p for p in inspect.signature(cls.forward).parameters
                          if p != "self"][:len(inputs)]
                 name = "input" if i >= len(names) or names[i] == "x" else names[i]

@@ -535,7 +535,8 @@ def _ops() -> list[Op]:
                 reduction=REDUCTION), _gaussian_call()),
         Op("F.flatten", F.flatten, dict(input=TENSOR, start_dim=Arg("dim"), end_dim=Arg("dim")),
            _flatten_call()),
-        Op("F.pad", F.pad, dict(input=TENSOR, pad=Arg("ints", -(2**40), 2),
+        # pad=() pads nothing, as in torch: optional
+        Op("F.pad", F.pad, dict(input=TENSOR, pad=Arg("ints", -(2**40), 2, optional=True),
                                 mode=Arg("choice", choices=("constant",)),
                                 value=Arg("real", optional=True)), _pad_call()),
     ]
