@@ -74,18 +74,11 @@ struct ColPacker {
   void gather(int64_t q0, int64_t rows, const PixelRun* runs, int64_t n_runs, T* out,
               int64_t row_stride) const {
     const int64_t* tap = L.tap.data();
-    const int64_t sw = g.sw;
     for (int64_t r = 0; r < rows; ++r) {
       const T* base = x_pad + tap[q0 + r];
       T* o = out + r * row_stride;
-      for (int64_t k = 0; k < n_runs; ++k) {
-        const PixelRun run = runs[k];
-        if (sw == 1) {
-          pack_detail::copy_row(base + run.pos, run.len, o + run.out);
-        } else {
-          for (int64_t i = 0; i < run.len; ++i) o[run.out + i] = base[run.pos + i * sw];
-        }
-      }
+      for (int64_t k = 0; k < n_runs; ++k)
+        pack_detail::copy_row(base + runs[k].pos, runs[k].len, o + runs[k].out);
     }
   }
 
@@ -147,20 +140,29 @@ struct DyPacker {
   }
 };
 
+
+// With one output row (column) the stride along it plays no part; a stride of 1 there keeps the
+// stride-phase layouts (im2col.h) from splitting the input into useless phases.
+ConvParams normalized(ConvParams p) {
+  if (p.Ho == 1) p.sh = 1;
+  if (p.Wo == 1) p.sw = 1;
+  return p;
+}
+
 }  // namespace
 
 template <typename T>
-void conv2d_forward(const ConvParams& p, const T* x, const T* w, const T* bias, T* y) {
+void conv2d_forward(const ConvParams& params, const T* x, const T* w, const T* bias, T* y) {
+  const ConvParams p = normalized(params);
   if (depthwise_applies(p)) return depthwise_forward(p, x, w, bias, y);
   const GroupShape s = group_shape(p);
   const bool padded = padded_pixels_pay(s.geom);
-  const int64_t plane = PaddedInput::padded_rows(s.geom) * PaddedInput::padded_cols(s.geom);
-  const int64_t nb = images_per_gemm(p.N, padded ? plane : s.P);
+  const int64_t nb = images_per_gemm(p.N, padded ? PaddedInput::phase_image(s.geom) : s.P);
   const int64_t n_chunks = ceil_div(p.N, nb);
   const Split th = split_threads(n_chunks * p.groups, conv_flops(p, s));
   const PaddedInput L(s.geom, nb, padded);
   // pixel pitch of images and of output rows in the GEMM's result
-  const int64_t img_pitch = padded ? L.plane : s.P, row_pitch = padded ? L.Wp : p.Wo;
+  const int64_t img_pitch = padded ? L.image : s.P, row_pitch = padded ? L.Wq : p.Wo;
   const int64_t pad_size = round_up(L.size(), 16), work = pad_size + s.Og * nb * img_pitch;
   AlignedBuffer<T> buffers(th.outer * work);
   parallel_for(n_chunks * p.groups, th.outer, [&](int64_t item, int tid) {
@@ -241,25 +243,26 @@ static void conv2d_backward_input(const ConvParams& p, const GroupShape& s, cons
 template <typename T>
 static void conv2d_backward_weight(const ConvParams& p, const GroupShape& s, const T* dy,
                                    const T* x, T* dw) {
-  const int64_t plane = PaddedInput::padded_rows(s.geom) * PaddedInput::padded_cols(s.geom);
+  const int64_t plane = PaddedInput::phase_image(s.geom) * p.sh * p.sw;  // one image, all phases
   const int64_t chunk = std::clamp<int64_t>((int64_t(1) << 24) / std::max<int64_t>(p.C * plane, 1),
                                             1, std::max<int64_t>(p.N, 1));
   const PaddedInput Lc(s.geom, chunk);  // taps of one group over `chunk` images
+  const int64_t channel = Lc.channel_size();
   const ConvGeometry one_channel{1, p.H, p.W, p.kh, p.kw, p.sh, p.sw, p.ph, p.pw, p.dh, p.dw,
                                  p.Ho, p.Wo};
-  AlignedBuffer<T> x_pad(p.C * chunk * plane);
+  AlignedBuffer<T> x_pad(p.C * channel);
   if (p.N == 0) std::fill(dw, dw + p.O * s.KK, T(0));
   for (int64_t n0 = 0; n0 < p.N; n0 += chunk) {
     const int64_t count = std::min(chunk, p.N - n0);
     parallel_for(p.C, p.C * count * plane >= 65536 ? max_threads() : 1, [&](int64_t c, int) {
       pad_input(one_channel, Lc, x + n0 * s.x_image + c * p.H * p.W, s.x_image, count,
-                x_pad.data() + c * chunk * plane);
+                x_pad.data() + c * channel);
     });
     const Split th = split_threads(p.groups, conv_flops(p, s));
     parallel_for(p.groups, th.outer, [&](int64_t g, int) {
       gemm_driver<T>(s.Og, s.KK, count * s.P, T(1),
                      DyPacker<T>{dy + n0 * s.y_image + g * s.Og * s.P, s.y_image, s.P, false},
-                     ColPacker<T>{s.geom, Lc, x_pad.data() + g * s.Cg * chunk * plane, false},
+                     ColPacker<T>{s.geom, Lc, x_pad.data() + g * s.Cg * channel, false},
                      n0 == 0 ? T(0) : T(1), dw + g * s.Og * s.KK, s.KK, th.inner);
     });
   }
@@ -282,8 +285,9 @@ static void conv2d_backward_bias(const ConvParams& p, const T* dy, T* db) {
 }
 
 template <typename T>
-void conv2d_backward(const ConvParams& p, const T* dy, const T* x, const T* w, T* dx, T* dw,
+void conv2d_backward(const ConvParams& params, const T* dy, const T* x, const T* w, T* dx, T* dw,
                      T* db) {
+  const ConvParams p = normalized(params);
   const GroupShape s = group_shape(p);
   if (depthwise_applies(p)) {
     depthwise_backward(p, dy, x, w, dx, dw);
@@ -295,7 +299,10 @@ void conv2d_backward(const ConvParams& p, const T* dy, const T* x, const T* w, T
 }
 
 template <typename T>
-void conv2d_backward_input(const ConvParams& p, const T* dy, const T* w, T* dx) {
+void conv2d_backward_input(const ConvParams& params, const T* dy, const T* w, T* dx) {
+  const ConvParams p = normalized(params);
+  if (depthwise_applies(p)) return depthwise_backward(p, dy, static_cast<const T*>(nullptr), w, dx,
+                                                      static_cast<T*>(nullptr));
   conv2d_backward_input(p, group_shape(p), dy, w, dx);
 }
 

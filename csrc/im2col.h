@@ -21,27 +21,36 @@ struct ConvGeometry {
   int64_t Ho, Wo;   // output size
 };
 
-// x_pad layout: [channel][image][Hp][Wp] for `images` images.
+// x_pad layout: [channel][phase][image][Hq][Wq] for `images` images. The zero-padded plane
+// (Hp x Wp) of each channel and image is split into stride phases: padded element (r, c) lies in
+// phase (r % sh) * sw + c % sw at row r / sh, column c / sw. Then tap (ki, kj) of output pixel
+// (oh, ow) lies at a fixed offset from oh * Wq + ow for any stride and dilation, so a run of
+// output pixels along a row is a run of consecutive elements (with stride 1 there is one phase
+// and this is the plain padded plane).
 //
 // Pixel numbering: normally pixel j is output pixel j % (Ho*Wo) of image j / (Ho*Wo). With
-// `padded_pixels` (stride 1 only), pixel j is instead x_pad position j itself: output rows have
-// pitch Wp and images pitch Hp*Wp, so every run of pixels is one contiguous copy; the pixels
-// with ow >= Wo or oh >= Ho are computed too and dropped by the caller.
+// `padded_pixels`, pixel j is instead position j of the first phase: output rows have pitch Wq
+// and images pitch Hq*Wq, so every run of pixels is one contiguous copy and col[q][j] =
+// x_pad[tap[q] + j] can be read in place; the pixels with ow >= Wo or oh >= Ho are computed too
+// and dropped by the caller.
 struct PaddedInput {
-  int64_t Hp, Wp, plane, images;
+  int64_t Hq, Wq, image;  // one phase of one image: Hq x Wq, image = Hq * Wq elements
+  int64_t phases, images, channels;
   std::vector<int64_t> tap;  // per column-matrix row q = (c, ki, kj): offset in x_pad
-  int64_t channels;
   bool padded_pixels;
-  int64_t slack;  // zeros after the last plane: the last taps of dropped pixels read them
+  int64_t slack;  // zeros after the last channel: the last taps of dropped pixels read them
 
   PaddedInput(const ConvGeometry& g, int64_t images, bool padded_pixels = false);
   static int64_t padded_rows(const ConvGeometry& g);  // Hp
   static int64_t padded_cols(const ConvGeometry& g);  // Wp
-  int64_t size() const { return channels * images * plane + slack; }
+  // Hq * Wq: the pixel pitch of images in padded numbering
+  static int64_t phase_image(const ConvGeometry& g);
+  int64_t channel_size() const { return phases * images * image; }
+  int64_t size() const { return channels * channel_size() + slack; }
 };
 
-// Whether numbering pixels by padded position pays: stride 1, a kernel larger than 1x1 and at
-// most 1/8 of the computed pixels dropped.
+// Whether numbering pixels by padded position pays: a kernel larger than 1x1 and at most 1/8 of
+// the computed pixels dropped.
 bool padded_pixels_pay(const ConvGeometry& g);
 
 // Copies `count` images of g.C channels (x_image apart, channel c at x + c*H*W) into x_pad.
@@ -51,7 +60,7 @@ void pad_input(const ConvGeometry& g, const PaddedInput& L, const T* x, int64_t 
 
 // Pixels [pix, pix + count) of a run of images, cut at the ends of output rows (one run with
 // padded_pixels): within a run, pixel out + i of the packed sequence sits at x_pad position
-// pos + i*sw.
+// pos + i.
 struct PixelRun {
   int64_t out, len, pos;
 };
