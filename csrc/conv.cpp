@@ -238,14 +238,16 @@ static void conv2d_backward_input(const ConvParams& p, const GroupShape& s, cons
   });
 }
 
-// One GEMM per group whose k runs over the pixels of all images, taken a fixed number of images
-// at a time (the padded copy of all of x could be large); chunks add up through beta = 1.
+// One GEMM per group whose k runs over the pixels of all images, taken as many images at a time
+// as the workspace limit allows (the padded copy of all of x could be large); chunks add up
+// through beta = 1. The chunking depends on the shape and the limit, never on the threads.
 template <typename T>
 static void conv2d_backward_weight(const ConvParams& p, const GroupShape& s, const T* dy,
                                    const T* x, T* dw) {
   const int64_t plane = PaddedInput::phase_image(s.geom) * p.sh * p.sw;  // one image, all phases
-  const int64_t chunk = std::clamp<int64_t>((int64_t(1) << 24) / std::max<int64_t>(p.C * plane, 1),
-                                            1, std::max<int64_t>(p.N, 1));
+  const int64_t budget = static_cast<int64_t>(workspace_limit() / sizeof(T));
+  const int64_t chunk = std::clamp<int64_t>(budget / std::max<int64_t>(p.C * plane, 1), 1,
+                                            std::max<int64_t>(p.N, 1));
   const PaddedInput Lc(s.geom, chunk);  // taps of one group over `chunk` images
   const int64_t channel = Lc.channel_size();
   const ConvGeometry one_channel{1, p.H, p.W, p.kh, p.kw, p.sh, p.sw, p.ph, p.pw, p.dh, p.dw,
