@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string>
 
+#include "c_api.h"
 #include "conv.h"
 #include "dispatch.h"
 #include "gemm/blocking.h"
@@ -226,6 +227,8 @@ py::dict blocking_info(fastbp::Capability cap) {
 PYBIND11_MODULE(_core, m) {
   m.doc() = "fastbp compiled core: im2col/col2im, packed GEMM, conv and linear kernels";
   m.attr("__version__") = FASTBP_VERSION;
+  // fastbp.cython_api reads the C entry points from here, so it shares this module's kernels
+  m.attr("_C_API") = py::capsule(&fastbp::c_api_table(), "fastbp._core._C_API");
 
   m.def("conv2d_forward", &conv2d_forward, py::arg("x"), py::arg("weight"), py::arg("bias"),
         py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("groups"),
