@@ -89,11 +89,11 @@ int check_conv(ConvParams& p, int64_t first) {
   p.Wo = conv_output_size(p.W, p.kw, p.sw, p.pw, p.dw);
   if (p.Wo < 0) return static_cast<int>(-(first + 6));
   const int64_t Cg = p.C / p.groups;
-  // input, weight, output, the padded input, the column gradient of one GEMM's images
-  if (!product_fits({p.N, p.C, p.H, p.W}) || !product_fits({p.O, Cg, p.kh, p.kw}) ||
-      !product_fits({p.N, p.O, p.Ho, p.Wo}) ||
+  // output plane, input, weight, output, padded input, column gradient of one GEMM's images
+  if (!product_fits({p.Ho, p.Wo}) || !product_fits({p.N, p.C, p.H, p.W}) ||
+      !product_fits({p.O, Cg, p.kh, p.kw}) || !product_fits({p.N, p.O, p.Ho, p.Wo}) ||
       !product_fits({p.C, p.H + 2 * p.ph, p.W + 2 * p.pw}) ||
-      !product_fits({Cg, p.kh, p.kw, p.Ho * p.Wo + 1024}) || !product_fits({p.Ho, p.Wo}))
+      !product_fits({Cg, p.kh, p.kw, p.Ho * p.Wo + 1024}))
     return FASTBP_ERR_TOO_LARGE;
   return FASTBP_OK;
 }

@@ -18,14 +18,9 @@ class CythonUnavailable(RuntimeError):
 
 def missing_tools():
     """Why Cython sources cannot be compiled here, or None when they can."""
-    try:
-        import Cython  # noqa: F401
-    except ImportError:
-        return "Cython is not installed"
-    try:
-        import setuptools  # noqa: F401
-    except ImportError:
-        return "setuptools is not installed"
+    for module, name in (("Cython", "Cython"), ("setuptools", "setuptools")):
+        if importlib.util.find_spec(module) is None:
+            return f"{name} is not installed"
     compiler = (sysconfig.get_config_var("CC") or "cc").split()[0]
     if sys.platform != "win32" and shutil.which(compiler) is None:
         return f"no C compiler ({compiler!r}, the one Python was built with, is not on PATH)"
@@ -64,16 +59,16 @@ def build_module(source, name, build_dir):
 
 
 def _compile(text, name, work):
-    from Cython.Build import cythonize
-    from setuptools import Distribution, Extension
-
     pyx = os.path.join(work, name + ".pyx")
     with open(pyx, "wb") as f:
         f.write(text)
-    flags = [] if sys.platform == "win32" else ["-O3"]
-    ext = Extension(name, [pyx], extra_compile_args=flags)
     with warnings.catch_warnings():  # setuptools' deprecation notices are not ours to fix
         warnings.simplefilter("ignore")
+        from Cython.Build import cythonize
+        from setuptools import Distribution, Extension
+
+        flags = [] if sys.platform == "win32" else ["-O3"]
+        ext = Extension(name, [pyx], extra_compile_args=flags)
         modules = cythonize([ext], quiet=True, compiler_directives={"language_level": 3})
         dist = Distribution({"name": name, "ext_modules": modules})
         dist.verbose = 0
