@@ -6,6 +6,7 @@ import hashlib
 import importlib.util
 import os
 import shutil
+import subprocess
 import sys
 import sysconfig
 import tempfile
@@ -21,10 +22,15 @@ def missing_tools():
     for module, name in (("Cython", "Cython"), ("setuptools", "setuptools")):
         if importlib.util.find_spec(module) is None:
             return f"{name} is not installed"
-    compiler = (sysconfig.get_config_var("CC") or "cc").split()[0]
-    if sys.platform != "win32" and shutil.which(compiler) is None:
-        return f"no C compiler ({compiler!r}, the one Python was built with, is not on PATH)"
-    return None
+    if sys.platform == "win32":
+        return None  # setuptools finds MSVC itself
+    # the compiler setuptools will call: $CC, else the one Python was built with
+    compiler = (os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc").split()[0]
+    try:
+        ok = subprocess.run([compiler, "--version"], capture_output=True, timeout=60).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        ok = False
+    return None if ok else f"no working C compiler ({compiler!r} does not run)"
 
 
 def build_module(source, name, build_dir):
@@ -53,6 +59,7 @@ def build_module(source, name, build_dir):
         finally:
             shutil.rmtree(work, ignore_errors=True)
     spec = importlib.util.spec_from_file_location(name, target)
+    assert spec is not None and spec.loader is not None  # a file with the extension suffix
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from types import ModuleType
 
 import numpy as np
 
@@ -19,7 +20,7 @@ from ._cython_build import CythonUnavailable, build_module
 __all__ = ["conv_fns", "load", "CythonUnavailable"]
 
 SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_im2col_cython.pyx")
-_loaded = {}
+_loaded: dict[str, ModuleType] = {}  # build folder -> compiled module
 
 
 def _default_build_dir():
