@@ -23,6 +23,15 @@ def ext(tmp_path_factory):
                                       tmp_path_factory.mktemp("cython-api"))
 
 
+def test_installed_module_exports_every_function():
+    """Without a compiler too: the module loads (after auditwheel as well) and carries its .pxd."""
+    import fastbp.cython_api as api
+    names = {f"{t}{op}" for t in "sd" for op in ("gemm", "conv2d_forward", "conv2d_backward",
+                                                  "linear_forward", "linear_backward")}
+    assert set(api.__pyx_capi__) == names | {"conv_output_size"}
+    assert os.path.exists(os.path.join(os.path.dirname(api.__file__), "cython_api.pxd"))
+
+
 @pytest.fixture(params=CAPABILITIES)
 def capability(request):
     before = _core.cpu_capability()
