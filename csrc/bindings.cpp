@@ -12,6 +12,7 @@
 #include <string>
 
 #include "aligned_buffer.h"
+#include "c_api.h"
 #include "conv.h"
 #include "dispatch.h"
 #include "gemm/batched.h"
@@ -287,6 +288,8 @@ PYBIND11_MODULE(_core, m) {
   fastbp::bind::register_args(m);
   fastbp::bind::register_conv(m);
   fastbp::bind::register_linear(m);
+  // fastbp.cython_api reads the C entry points from here, so it shares this module's kernels
+  m.attr("_C_API") = py::capsule(&fastbp::c_api_table(), "fastbp._core._C_API");
 
   m.def("conv2d_forward", &conv2d_forward, py::arg("x"), py::arg("weight"), py::arg("bias"),
         py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("groups"),

@@ -7,6 +7,7 @@ import numpy as np
 import numpy.typing as npt
 
 __version__: str
+_C_API: object  # capsule "fastbp._core._C_API" of the C entry points (csrc/c_api.h)
 _Pair = tuple[int, int]
 _F = npt.NDArray[np.floating]
 
