@@ -189,17 +189,22 @@ void conv2d_forward(const ConvParams& params, const T* x, const T* w, const T* b
 
 // For stride 1, dX is itself a stride-1 convolution: of dY, with each group's weights swapped
 // in/out and flipped in space, and padding (k-1)*d - p on each side. When those paddings are
-// not negative and there are enough input channels to make good GEMM rows, it runs on the
-// forward path and needs no col2im.
+// not negative and the GEMM rows (input channels) are many, or fewer but with the image read in
+// place (padded pixel numbering), it runs on the forward path and needs no col2im.
 static bool transposed_conv(const ConvParams& p, ConvParams& t) {
-  if (p.sh != 1 || p.sw != 1 || p.C / p.groups < 48 || p.kh * p.kw == 1) return false;
+  const int64_t Cg = p.C / p.groups;
+  if (p.sh != 1 || p.sw != 1 || Cg < 16 || p.kh * p.kw == 1) return false;
   const int64_t ph1 = p.Ho - 1 + (p.kh - 1) * p.dh + 1 - p.H - p.ph;  // padding after
   const int64_t pw1 = p.Wo - 1 + (p.kw - 1) * p.dw + 1 - p.W - p.pw;
   t = p;
   t.C = p.O; t.H = p.Ho; t.W = p.Wo; t.O = p.C; t.Ho = p.H; t.Wo = p.W;
   t.ph = (p.kh - 1) * p.dh - p.ph;
   t.pw = (p.kw - 1) * p.dw - p.pw;
-  return t.ph >= 0 && t.pw >= 0 && (p.kh - 1) * p.dh - ph1 >= 0 && (p.kw - 1) * p.dw - pw1 >= 0;
+  if (t.ph < 0 || t.pw < 0 || (p.kh - 1) * p.dh - ph1 < 0 || (p.kw - 1) * p.dw - pw1 < 0)
+    return false;
+  const ConvGeometry g{p.O / p.groups, t.H, t.W, t.kh, t.kw, 1, 1, t.ph, t.pw, t.dh, t.dw,
+                       t.Ho, t.Wo};
+  return Cg >= 48 || padded_pixels_pay(g);
 }
 
 template <typename T>
