@@ -69,17 +69,12 @@ struct ColPacker {
   const PaddedInput& L;
   const T* x_pad;  // first channel of the group
   bool pixels_are_lanes;
+  kernels::gather_rows_fn<T> copy_rows = gather_rows_kernel<T>();
 
   // rows [q0, q0 + rows) of col at the pixels of `runs`: row r to out + r*row_stride
   void gather(int64_t q0, int64_t rows, const PixelRun* runs, int64_t n_runs, T* out,
               int64_t row_stride) const {
-    const int64_t* tap = L.tap.data();
-    for (int64_t r = 0; r < rows; ++r) {
-      const T* base = x_pad + tap[q0 + r];
-      T* o = out + r * row_stride;
-      for (int64_t k = 0; k < n_runs; ++k)
-        pack_detail::copy_row(base + runs[k].pos, runs[k].len, o + runs[k].out);
-    }
+    copy_rows(x_pad, L.tap.data() + q0, rows, runs, n_runs, out, row_stride);
   }
 
   void pack(int64_t lane0, int64_t lanes, int64_t k0, int64_t kc, int width, T* dst) const {

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <vector>
 
+#include "dispatch.h"
 #include "gemm/driver.h"
 
 namespace fastbp {
@@ -35,7 +36,7 @@ int64_t PaddedInput::phase_image(const ConvGeometry& g) {
 
 bool padded_pixels_pay(const ConvGeometry& g) {
   if (g.kh * g.kw == 1) return false;
-  return (PaddedInput::phase_image(g) - g.Ho * g.Wo) * 8 <= g.Ho * g.Wo;
+  return (PaddedInput::phase_image(g) - g.Ho * g.Wo) * 4 <= g.Ho * g.Wo;
 }
 
 PaddedInput::PaddedInput(const ConvGeometry& g, int64_t images_, bool padded_pixels_)
@@ -110,6 +111,23 @@ int64_t make_pixel_runs(const ConvGeometry& g, const PaddedInput& L, int64_t pix
     }
   }
   return n;
+}
+
+template <>
+kernels::gather_rows_fn<float> gather_rows_kernel<float>() {
+#ifdef FASTBP_X86_KERNELS
+  if (active_capability() == Capability::avx512) return kernels::avx512::sgather_rows;
+  if (active_capability() == Capability::avx2) return kernels::avx2::sgather_rows;
+#endif
+  return kernels::ref::sgather_rows;
+}
+template <>
+kernels::gather_rows_fn<double> gather_rows_kernel<double>() {
+#ifdef FASTBP_X86_KERNELS
+  if (active_capability() == Capability::avx512) return kernels::avx512::dgather_rows;
+  if (active_capability() == Capability::avx2) return kernels::avx2::dgather_rows;
+#endif
+  return kernels::ref::dgather_rows;
 }
 
 template <typename T>

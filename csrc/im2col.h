@@ -10,6 +10,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/gather.h"
+
 namespace fastbp {
 
 struct ConvGeometry {
@@ -61,12 +63,14 @@ void pad_input(const ConvGeometry& g, const PaddedInput& L, const T* x, int64_t 
 // Pixels [pix, pix + count) of a run of images, cut at the ends of output rows (one run with
 // padded_pixels): within a run, pixel out + i of the packed sequence sits at x_pad position
 // pos + i.
-struct PixelRun {
-  int64_t out, len, pos;
-};
+using PixelRun = kernels::GatherRun;
 // Fills runs (capacity `count`); returns how many.
 int64_t make_pixel_runs(const ConvGeometry& g, const PaddedInput& L, int64_t pix, int64_t count,
                         PixelRun* runs);
+
+// The packers' copy loop for the active CPU path (kernels/gather.h).
+template <typename T>
+kernels::gather_rows_fn<T> gather_rows_kernel();
 
 // x += col2im(col), where row r of col starts at col + r*ld_col; zero x first for a plain col2im.
 template <typename T>
