@@ -1,6 +1,7 @@
 #include "conv.h"
 
 #include <algorithm>
+#include <cmath>
 #include <vector>
 
 #include "aligned_buffer.h"
@@ -8,6 +9,7 @@
 #include "gemm/driver.h"
 #include "gemm/pack.h"
 #include "im2col.h"
+#include "kernels/dot.h"
 #include "parallel.h"
 
 // Per group g, with P = Ho*Wo output pixels and col the im2col matrix (Cg*kh*kw rows, P columns):
@@ -184,11 +186,11 @@ void conv2d_forward(const ConvParams& params, const T* x, const T* w, const T* b
 
 // For stride 1, dX is itself a stride-1 convolution: of dY, with each group's weights swapped
 // in/out and flipped in space, and padding (k-1)*d - p on each side. When those paddings are
-// not negative and the GEMM rows (input channels) are many, or fewer but with the image read in
-// place (padded pixel numbering), it runs on the forward path and needs no col2im.
+// not negative and the GEMM rows (input channels) are many, or the image is read in place
+// (padded pixel numbering), it runs on the forward path and needs no col2im.
 static bool transposed_conv(const ConvParams& p, ConvParams& t) {
   const int64_t Cg = p.C / p.groups;
-  if (p.sh != 1 || p.sw != 1 || Cg < 16 || p.kh * p.kw == 1) return false;
+  if (p.sh != 1 || p.sw != 1 || p.kh * p.kw == 1) return false;
   const int64_t ph1 = p.Ho - 1 + (p.kh - 1) * p.dh + 1 - p.H - p.ph;  // padding after
   const int64_t pw1 = p.Wo - 1 + (p.kw - 1) * p.dw + 1 - p.W - p.pw;
   t = p;
@@ -238,12 +240,99 @@ static void conv2d_backward_input(const ConvParams& p, const GroupShape& s, cons
   });
 }
 
+template <typename T>
+kernels::dot_rows_fn<T> dot_rows_kernel();
+template <>
+kernels::dot_rows_fn<float> dot_rows_kernel<float>() {
+#ifdef FASTBP_X86_KERNELS
+  if (active_capability() == Capability::avx512) return kernels::avx512::sdot_rows;
+  if (active_capability() == Capability::avx2) return kernels::avx2::sdot_rows;
+#endif
+  return kernels::ref::sdot_rows;
+}
+template <>
+kernels::dot_rows_fn<double> dot_rows_kernel<double>() {
+#ifdef FASTBP_X86_KERNELS
+  if (active_capability() == Capability::avx512) return kernels::avx512::ddot_rows;
+  if (active_capability() == Capability::avx2) return kernels::avx2::ddot_rows;
+#endif
+  return kernels::ref::ddot_rows;
+}
+
+// dW without packing, when pixels numbered by padded position pay: row (o, q) of dW is the dot
+// product of dY's row o, spread onto the padded grid with zeros at the dropped pixels, with the
+// padded input at tap q's offset (kernels/dot.h). A zero dY times an inf or NaN input under a
+// dropped pixel would make NaN, so a result that is not finite is left to the packed path
+// (returns false).
+template <typename T>
+static bool conv2d_backward_weight_dots(const ConvParams& p, const GroupShape& s, const T* dy,
+                                        const T* x, T* dw) {
+  constexpr int64_t step = kernels::kDotStep<T>;
+  const int64_t image = PaddedInput::phase_image(s.geom), plane = image * p.sh * p.sw;
+  const int64_t budget = static_cast<int64_t>(workspace_limit() / sizeof(T));
+  const int64_t chunk = std::clamp<int64_t>(budget / std::max<int64_t>(p.C * plane + p.O * image, 1),
+                                            1, std::max<int64_t>(p.N, 1));
+  const PaddedInput Lc(s.geom, chunk);
+  const int64_t channel = Lc.channel_size(), row_len = round_up(chunk * image, step);
+  const int64_t Wq = Lc.Wq;
+  // zeros after the last channel: the last image's dropped pixels and the rounded-up k reach
+  // past it by up to the largest tap offset within a phase plus one step
+  const int64_t reach = ((p.kh - 1) * p.dh / p.sh) * Lc.Wq + (p.kw - 1) * p.dw / p.sw;
+  const int64_t slack = round_up(reach + step, 16);
+  AlignedBuffer<T> x_pad(p.C * channel + slack), dy_sp(p.O * row_len);
+  std::fill(x_pad.data() + p.C * channel, x_pad.data() + p.C * channel + slack, T(0));
+  const ConvGeometry one_channel{1, p.H, p.W, p.kh, p.kw, p.sh, p.sw, p.ph, p.pw, p.dh, p.dw,
+                                 p.Ho, p.Wo};
+  std::vector<int64_t> a_off(s.Og);
+  for (int64_t i = 0; i < s.Og; ++i) a_off[i] = i * row_len;
+  const auto dot = dot_rows_kernel<T>();
+  const int nt = conv_flops(p, s) < kGemmMinParallelFlops ? 1 : max_threads();
+  // column blocks of dW per group, enough for every thread; a block's results do not depend on
+  // how the columns are cut
+  const int64_t jb = std::max<int64_t>(4, round_up(ceil_div(s.KK * p.groups, 4 * nt), 4));
+  const int64_t blocks = ceil_div(s.KK, jb);
+  for (int64_t n0 = 0; n0 < p.N; n0 += chunk) {
+    const int64_t count = std::min(chunk, p.N - n0);
+    const int64_t K = round_up(count * image, step);
+    parallel_for(p.C + p.O, nt, [&](int64_t r, int) {
+      if (r < p.C) {
+        pad_input(one_channel, Lc, x + n0 * s.x_image + r * p.H * p.W, s.x_image, count,
+                  x_pad.data() + r * channel);
+        return;
+      }
+      const int64_t o = r - p.C;
+      T* row = dy_sp.data() + o * row_len;
+      std::fill(row, row + row_len, T(0));
+      for (int64_t b = 0; b < count; ++b)
+        for (int64_t oh = 0; oh < p.Ho; ++oh) {
+          const T* src = dy + (n0 + b) * s.y_image + o * s.P + oh * p.Wo;
+          std::copy(src, src + p.Wo, row + b * image + oh * Wq);
+        }
+    });
+    parallel_for(p.groups * blocks, nt, [&](int64_t item, int) {
+      const int64_t g = item / blocks, j0 = (item % blocks) * jb;
+      const int64_t n = std::min(jb, s.KK - j0);
+      dot(K, dy_sp.data() + g * s.Og * row_len, a_off.data(), s.Og,
+          x_pad.data() + g * s.Cg * channel, Lc.tap.data() + j0, n, n0 == 0 ? T(0) : T(1),
+          dw + g * s.Og * s.KK + j0, s.KK);
+    });
+  }
+  if (p.N == 0) std::fill(dw, dw + p.O * s.KK, T(0));
+  for (int64_t i = 0; i < p.O * s.KK; ++i)
+    if (!std::isfinite(dw[i])) return false;
+  return true;
+}
+
 // One GEMM per group whose k runs over the pixels of all images, taken as many images at a time
 // as the workspace limit allows (the padded copy of all of x could be large); chunks add up
 // through beta = 1. The chunking depends on the shape and the limit, never on the threads.
 template <typename T>
 static void conv2d_backward_weight(const ConvParams& p, const GroupShape& s, const T* dy,
                                    const T* x, T* dw) {
+  // few output channels per group make GEMM rows that do not pay for packing; dot products
+  // need none
+  if (s.Og <= 16 && padded_pixels_pay(s.geom) && conv2d_backward_weight_dots(p, s, dy, x, dw))
+    return;
   const int64_t plane = PaddedInput::phase_image(s.geom) * p.sh * p.sw;  // one image, all phases
   const int64_t budget = static_cast<int64_t>(workspace_limit() / sizeof(T));
   const int64_t chunk = std::clamp<int64_t>(budget / std::max<int64_t>(p.C * plane, 1), 1,
