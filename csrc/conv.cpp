@@ -104,8 +104,9 @@ struct ColPacker {
 
   // with padded pixel numbering, col[q][j] = x_pad[tap[q] + j]: rows the kernel can read in place
   InPlaceB<T> in_place() const {
-    if (!pixels_are_lanes || !L.padded_pixels) return {};
-    return {x_pad, L.tap.data()};
+    if (!pixels_are_lanes || L.order == PixelOrder::compact) return {};
+    if (L.order == PixelOrder::padded) return {x_pad, L.tap.data()};
+    return {x_pad, L.tap.data(), L.run, L.Wq, g.Ho, L.image};
   }
 };
 
@@ -153,19 +154,25 @@ void conv2d_forward(const ConvParams& params, const T* x, const T* w, const T* b
   const ConvParams p = normalized(params);
   if (depthwise_applies(p)) return depthwise_forward(p, x, w, bias, y);
   const GroupShape s = group_shape(p);
-  const bool padded = padded_pixels_pay(s.geom);
-  const int64_t nb = images_per_gemm(p.N, padded ? PaddedInput::phase_image(s.geom) : s.P);
+  int64_t run = 0;
+  const PixelOrder order = in_place_order(s.geom, 64 / sizeof(T), run);
+  const int64_t img_pitch = pixels_per_image(s.geom, order, run);  // in the GEMM's columns
+  const int64_t nb = images_per_gemm(p.N, img_pitch);
   const int64_t n_chunks = ceil_div(p.N, nb);
   const Split th = split_threads(n_chunks * p.groups, conv_flops(p, s));
-  const PaddedInput L(s.geom, nb, padded);
-  // pixel pitch of images and of output rows in the GEMM's result
-  const int64_t img_pitch = padded ? L.image : s.P, row_pitch = padded ? L.Wq : p.Wo;
+  const PaddedInput L(s.geom, nb, order, run);
+  // pitch of output rows in the GEMM's result; columns of `count` images
+  const int64_t row_pitch = order == PixelOrder::padded ? L.Wq : order == PixelOrder::row_runs ? run : p.Wo;
+  auto columns = [&](int64_t count) {
+    return order == PixelOrder::padded ? (count - 1) * img_pitch + p.Ho * row_pitch
+                                       : count * img_pitch;
+  };
   const int64_t pad_size = round_up(L.size(), 16), work = pad_size + s.Og * nb * img_pitch;
   AlignedBuffer<T> buffers(th.outer * work);
   parallel_for(n_chunks * p.groups, th.outer, [&](int64_t item, int tid) {
     const int64_t n0 = (item / p.groups) * nb, g = item % p.groups;
     const int64_t count = std::min(nb, p.N - n0);
-    const int64_t N = (count - 1) * img_pitch + p.Ho * row_pitch;
+    const int64_t N = columns(count);
     T* x_pad = buffers.data() + tid * work;
     T* c = x_pad + pad_size;
     pad_input(s.geom, L, x + n0 * s.x_image + g * s.Cg * p.H * p.W, s.x_image, count, x_pad);
@@ -201,7 +208,8 @@ static bool transposed_conv(const ConvParams& p, ConvParams& t) {
     return false;
   const ConvGeometry g{p.O / p.groups, t.H, t.W, t.kh, t.kw, 1, 1, t.ph, t.pw, t.dh, t.dw,
                        t.Ho, t.Wo};
-  return Cg >= 48 || padded_pixels_pay(g);
+  int64_t run;
+  return Cg >= 48 || (Cg >= 8 && in_place_order(g, 16, run) != PixelOrder::compact);
 }
 
 template <typename T>

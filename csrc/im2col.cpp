@@ -39,8 +39,25 @@ bool padded_pixels_pay(const ConvGeometry& g) {
   return (PaddedInput::phase_image(g) - g.Ho * g.Wo) * 4 <= g.Ho * g.Wo;
 }
 
-PaddedInput::PaddedInput(const ConvGeometry& g, int64_t images_, bool padded_pixels_)
-    : padded_pixels(padded_pixels_) {
+PixelOrder in_place_order(const ConvGeometry& g, int64_t lanes, int64_t& run) {
+  run = round_up(g.Wo, lanes);
+  if (g.kh * g.kw == 1) return PixelOrder::compact;
+  const int64_t real = g.Ho * g.Wo;
+  const int64_t padded = PaddedInput::phase_image(g) - real, rows = g.Ho * run - real;
+  if (std::min(padded, rows) * 4 > real) return PixelOrder::compact;
+  return padded <= rows ? PixelOrder::padded : PixelOrder::row_runs;
+}
+
+int64_t pixels_per_image(const ConvGeometry& g, PixelOrder order, int64_t run) {
+  switch (order) {
+    case PixelOrder::padded: return PaddedInput::phase_image(g);
+    case PixelOrder::row_runs: return g.Ho * run;
+    default: return g.Ho * g.Wo;
+  }
+}
+
+PaddedInput::PaddedInput(const ConvGeometry& g, int64_t images_, PixelOrder order_, int64_t run_)
+    : order(order_), run(run_) {
   Hq = ceil_div(padded_rows(g), g.sh);
   Wq = ceil_div(padded_cols(g), g.sw);
   image = Hq * Wq;
@@ -48,7 +65,7 @@ PaddedInput::PaddedInput(const ConvGeometry& g, int64_t images_, bool padded_pix
   images = images_;
   channels = g.C;
   // dropped pixels of the last image reach past its phase by at most one row of taps
-  slack = padded_pixels ? Wq + (g.kw - 1) * g.dw / g.sw + 1 : 0;
+  slack = order == PixelOrder::compact ? 0 : Wq + run + (g.kw - 1) * g.dw / g.sw + 1;
   tap.resize(g.C * g.kh * g.kw);
   for (int64_t c = 0, q = 0; c < g.C; ++c)
     for (int64_t ki = 0; ki < g.kh; ++ki)
@@ -93,9 +110,19 @@ void pad_input(const ConvGeometry& g, const PaddedInput& L, const T* x, int64_t 
 
 int64_t make_pixel_runs(const ConvGeometry& g, const PaddedInput& L, int64_t pix, int64_t count,
                         PixelRun* runs) {
-  if (L.padded_pixels) {
+  if (L.order == PixelOrder::padded) {
     runs[0] = PixelRun{0, count, pix};
     return 1;
+  }
+  if (L.order == PixelOrder::row_runs) {
+    int64_t n = 0;
+    for (int64_t out = 0; out < count; ++n) {
+      const int64_t j = pix + out, u = j / L.run, lane = j % L.run;
+      const int64_t len = std::min(count - out, L.run - lane);
+      runs[n] = PixelRun{out, len, (u / g.Ho) * L.image + (u % g.Ho) * L.Wq + lane};
+      out += len;
+    }
+    return n;
   }
   const int64_t P = g.Ho * g.Wo;
   int64_t n = 0, out = 0;

@@ -30,19 +30,26 @@ struct ConvGeometry {
 // output pixels along a row is a run of consecutive elements (with stride 1 there is one phase
 // and this is the plain padded plane).
 //
-// Pixel numbering: normally pixel j is output pixel j % (Ho*Wo) of image j / (Ho*Wo). With
-// `padded_pixels`, pixel j is instead position j of the first phase: output rows have pitch Wq
-// and images pitch Hq*Wq, so every run of pixels is one contiguous copy and col[q][j] =
-// x_pad[tap[q] + j] can be read in place; the pixels with ow >= Wo or oh >= Ho are computed too
-// and dropped by the caller.
+// Pixel numbering (the columns of col):
+// - compact: pixel j is output pixel j % (Ho*Wo) of image j / (Ho*Wo).
+// - padded: pixel j is position j of the first phase: output rows have pitch Wq and images pitch
+//   Hq*Wq, so col[q][j] = x_pad[tap[q] + j] can be read in place.
+// - row_runs: each output row is a run of `run` pixels (Wo rounded up to a vector), runs of one
+//   image Wq apart in x_pad and images Hq*Wq apart: for small images this drops far fewer
+//   pixels than `padded`, and each vector of B is still one contiguous load.
+// Pixels outside the output (ow >= Wo, oh >= Ho) are computed too and dropped by the caller.
+enum class PixelOrder { compact, padded, row_runs };
+
 struct PaddedInput {
   int64_t Hq, Wq, image;  // one phase of one image: Hq x Wq, image = Hq * Wq elements
   int64_t phases, images, channels;
   std::vector<int64_t> tap;  // per column-matrix row q = (c, ki, kj): offset in x_pad
-  bool padded_pixels;
+  PixelOrder order;
+  int64_t run;    // pixels per output row with row_runs
   int64_t slack;  // zeros after the last channel: the last taps of dropped pixels read them
 
-  PaddedInput(const ConvGeometry& g, int64_t images, bool padded_pixels = false);
+  PaddedInput(const ConvGeometry& g, int64_t images, PixelOrder order = PixelOrder::compact,
+              int64_t run = 0);
   static int64_t padded_rows(const ConvGeometry& g);  // Hp
   static int64_t padded_cols(const ConvGeometry& g);  // Wp
   // Hq * Wq: the pixel pitch of images in padded numbering
@@ -51,9 +58,17 @@ struct PaddedInput {
   int64_t size() const { return channels * channel_size() + slack; }
 };
 
-// Whether numbering pixels by padded position pays: a kernel larger than 1x1 and at most 1/8 of
-// the computed pixels dropped.
+// Whether numbering pixels by padded position pays: a kernel larger than 1x1 and at most a
+// quarter of the computed pixels dropped.
 bool padded_pixels_pay(const ConvGeometry& g);
+
+// The numbering for reading col in place with vectors of `lanes` values: padded or row_runs,
+// whichever drops fewer pixels, if that is at most a quarter; else compact. `run` gets the
+// row_runs run length.
+PixelOrder in_place_order(const ConvGeometry& g, int64_t lanes, int64_t& run);
+
+// Computed pixels per image under an order (their pitch in the GEMM's columns).
+int64_t pixels_per_image(const ConvGeometry& g, PixelOrder order, int64_t run);
 
 // Copies `count` images of g.C channels (x_image apart, channel c at x + c*H*W) into x_pad.
 template <typename T>
