@@ -11,6 +11,7 @@
 #include <vector>
 #include <string>
 
+#include "aligned_buffer.h"
 #include "c_api.h"
 #include "conv.h"
 #include "dispatch.h"
@@ -334,6 +335,10 @@ PYBIND11_MODULE(_core, m) {
     if (dtype == "float64") return blocking_info<double>(cap);
     throw py::value_error("gemm_blocking: dtype must be 'float32' or 'float64'");
   }, py::arg("dtype"));
+  m.def("workspace_limit", &fastbp::workspace_limit);
+  m.def("set_workspace_limit", &fastbp::set_workspace_limit, py::arg("bytes"));
+  m.def("scratch_peak", &fastbp::scratch_peak);
+  m.def("reset_scratch_peak", &fastbp::reset_scratch_peak);
   m.def("thread_override", &fastbp::thread_override);
   m.def("set_thread_override", [](int n) {
     if (n < 0) throw py::value_error("threads: n must be >= 1, got " + std::to_string(n));

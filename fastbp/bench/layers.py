@@ -62,11 +62,17 @@ def names() -> list[str]:
     return [name for name, _ in cases()]
 
 
-def run(quick: bool = False, only: list[str] | None = None, err=sys.stderr) -> dict[str, Any]:
+def run(quick: bool = False, only: list[str] | None = None, peers: list[str] | None = None,
+        err=sys.stderr) -> dict[str, Any]:
     """Time every layer (or those named in `only`); return the results (their layout is in
     fastbp.bench.report)."""
     threads = _core.get_num_threads()
     versions = P.available()
+    if peers is not None:
+        missing = sorted(set(peers) - set(versions))
+        if missing:
+            raise SystemExit(f"fastbp bench: peers not installed or unknown: {', '.join(missing)}")
+        versions = {p: v for p, v in versions.items() if p in peers}
     peers = list(versions)
     # --quick runs fewer pairs, never shorter rests: a peer's spinning threads (ONNX Runtime's,
     # OpenBLAS's) would steal the core from the next block. The numpy reference is slow: fewer,
@@ -78,7 +84,7 @@ def run(quick: bool = False, only: list[str] | None = None, err=sys.stderr) -> d
     for idx, (name, build) in enumerate(all_cases, 1):
         print(f"[{idx}/{len(all_cases)}] {name}", file=err, flush=True)
         make = build()
-        fns = {peer: make(peer, threads) for peer in ["fastbp", *peers]}
+        fns = {peer: make(peer, threads) for peer in dict.fromkeys(["fastbp", "numpy", *peers])}
         error = _max_err(fns["fastbp"], fns["numpy"])
         for k, pas in enumerate(PASSES):
             row: dict[str, Any] = {"name": name, "pass": pas, "max_rel_err": error, "peers": {}}
