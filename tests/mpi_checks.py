@@ -171,6 +171,22 @@ def find_unused_parameters():
                 assert p.grad is not None and p.grad.tobytes() == want.tobytes(), name
 
 
+@check
+def unused_parameters_are_named():
+    """Without find_unused_parameters, a parameter that got no gradient stops the next forward
+    with an error naming it (every rank leaves the same one out here, so none waits)."""
+    ddp = dist.DistributedDataParallel(TwoBranches())
+    x, y = fastbp.Tensor(np.ones((2, 5), np.float32)), fastbp.Tensor(np.ones((2, 2), np.float32))
+    F.mse_loss(ddp(x, 0), y).backward()
+    try:
+        ddp(x, 0)
+    except RuntimeError as e:
+        assert "branches.1.weight" in str(e) and "never.weight" in str(e), e
+        assert "find_unused_parameters=True" in str(e), e
+    else:
+        raise AssertionError("a parameter without gradient went unnoticed")
+
+
 class Probe(nn.Module):
     """Records its buffer as the forward finds it, then changes it differently on each rank."""
 
