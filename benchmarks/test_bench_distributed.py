@@ -1,20 +1,23 @@
 """Data-parallel training throughput on one machine: 2 MPI ranks x 1 thread (DistributedDataParallel,
-half of each global batch per rank) against 1 process x 2 threads (the whole batch), for the PPG
-model of examples/ppg_heart_rate.py (batch 64 of 4 x 256) and a larger CNN (VGG-style, 0.67 M
-parameters, batch 64 of 3 x 32 x 32).
+half of each global batch per rank) against 1 process x 2 threads (the whole batch), and
+1 process x 1 thread beside them, for the PPG model of examples/ppg_heart_rate.py (batch 64 of
+4 x 256) and a larger CNN (VGG-style, 0.67 M parameters, batch 64 of 3 x 32 x 32).
 
     python benchmarks/test_bench_distributed.py [--pairs 9] [--steps 3] [--null] [ppg cnn]
 
-launches one `mpiexec -n 2` job in which the two set-ups alternate in rested blocks (AB, BA, ...;
-in the 1-process blocks rank 1 sleeps), as fastbp.bench.paired does within one process. Printed
-per model: samples/s of each set-up (global batch / fastest step of a block, median over the
-pairs), the median and range of the per-pair throughput ratio, the share of a data-parallel
-step spent in gradient communication (inside MPI calls, waiting for the other rank included),
-and the time of one deterministic gradient reduction against MPI_Allreduce of the same size.
---null runs the 1-process set-up against itself: its ratios show the machine's noise.
+launches one `mpiexec -n 2` job in which the set-ups take turns in rested blocks, the order
+rotating from one round to the next (in the 1-process blocks rank 1 sleeps), as
+fastbp.bench.paired alternates within one process. Printed per model and set-up: samples/s
+(global batch / fastest step of a block, median over the rounds), the per-round throughput
+ratio to 1x2 (median and range), for 2x1 the share of a step spent in gradient communication
+(inside MPI calls, waiting for the other rank included), and the time of one deterministic
+gradient reduction against MPI_Allreduce of the same size. --null runs 1x2 against itself:
+its ratios show the noise of the machine.
 
-Under pytest (with --benchmark-disable) the job runs one short pair per model and checks that both
-set-ups trained the same weights; timed, it runs 3 pairs and prints the figures.
+Every set-up trains its own copy of the model from the same weights on the same batches; at
+the end their weights must agree (1x1 and 1x2 bit for bit). Under pytest with
+--benchmark-disable the job runs one short round per model and checks that; timed, 3 rounds
+and the figures are printed.
 """
 import argparse
 import json
@@ -84,68 +87,71 @@ def worker(names, pairs, steps, null, rest=0.15):
     comm, rank, size = dist.get_comm(), dist.rank(), dist.world_size()
     results = {}
     for name in names:
-        model, x, y, loss_fn = make_case(name)
-        solo, _, _, _ = make_case(name)  # the same initial weights
-        ddp = dist.DistributedDataParallel(model)
-        opt_ddp = optim.SGD(ddp.parameters(), lr=1e-3, momentum=0.9)
-        opt_solo = optim.SGD(solo.parameters(), lr=1e-3, momentum=0.9)
+        _, x, y, loss_fn = make_case(name)
         half = GLOBAL_BATCH // size
-        xs, ys = fastbp.Tensor(x), fastbp.Tensor(y)
-        xr, yr = fastbp.Tensor(x[rank * half:(rank + 1) * half]), fastbp.Tensor(y[rank * half:(rank + 1) * half])
+        whole = fastbp.Tensor(x), fastbp.Tensor(y)
+        mine = fastbp.Tensor(x[rank * half:(rank + 1) * half]), fastbp.Tensor(y[rank * half:(rank + 1) * half])
+        ddp = None
 
-        def step(net, opt, xb, yb):
-            loss = loss_fn(net(xb), yb)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-
-        def block_ddp():
-            """Both ranks, 1 thread each: (fastest step, comm share of the timed steps)."""
-            comm.Barrier()
+        def timed_steps(net, opt, batch):
+            """One untimed step after a rest, then `steps` timed ones: (times, comm seconds)."""
             time.sleep(rest)
-            step(ddp, opt_ddp, xr, yr)
-            times, comm0 = [], ddp.communication_seconds
-            for _ in range(steps):
+            comm0 = ddp.communication_seconds if net is ddp else 0.0
+            times = []
+            for i in range(steps + 1):
                 t0 = time.perf_counter()
-                step(ddp, opt_ddp, xr, yr)
+                loss = loss_fn(net(batch[0]), batch[1])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
                 times.append(time.perf_counter() - t0)
-            share = (ddp.communication_seconds - comm0) / sum(times)
-            return min(times), dist.all_reduce(share, "mean")
+                if i == 0:
+                    comm0 = ddp.communication_seconds if net is ddp else 0.0
+            return times[1:], (ddp.communication_seconds if net is ddp else 0.0) - comm0
 
-        def block_solo():
-            """Rank 0 alone on 2 threads, the whole batch; rank 1 sleeps."""
-            best = None
+        def data_parallel(net, opt):
+            """Both ranks on 1 thread, half the batch each: (fastest step, comm share)."""
             comm.Barrier()
-            if rank == 0:
-                with fastbp.threads(size):
-                    time.sleep(rest)
-                    step(solo, opt_solo, xs, ys)
-                    times = []
-                    for _ in range(steps):
-                        t0 = time.perf_counter()
-                        step(solo, opt_solo, xs, ys)
-                        times.append(time.perf_counter() - t0)
-                    best = min(times)
-            idle_until_rank0_done(comm)
-            return dist.broadcast_object(best), 0.0
+            times, seconds = timed_steps(net, opt, mine)
+            return min(times), dist.all_reduce(seconds / sum(times), "mean")
 
-        block_a = block_solo if null else block_ddp
-        rows = []
+        def one_process(threads):
+            def block(net, opt):
+                """Rank 0 alone on `threads` threads, the whole batch; rank 1 sleeps."""
+                best = None
+                comm.Barrier()
+                if rank == 0:
+                    with fastbp.threads(threads):
+                        best = min(timed_steps(net, opt, whole)[0])
+                idle_until_rank0_done(comm)
+                return dist.broadcast_object(best), 0.0
+            return block
+
+        kinds = {"2x1": data_parallel, "1x2": one_process(2), "1x1": one_process(1)}
+        labels = ["1x2 (a)", "1x2 (b)"] if null else ["2x1", "1x2", "1x1"]
+        setups = {}
+        for label in labels:
+            model = make_case(name)[0]  # the same initial weights for every set-up
+            if label == "2x1":
+                model = ddp = dist.DistributedDataParallel(model)
+            setups[label] = (kinds[label.split()[0]], model, optim.SGD(model.parameters(), lr=1e-3, momentum=0.9))
+        rows = {label: [] for label in labels}
         for i in range(pairs):
-            t = {}
-            for which in (("a", "b") if i % 2 == 0 else ("b", "a")):
-                t[which] = block_a() if which == "a" else block_solo()
-            rows.append((t["a"][0], t["b"][0], t["a"][1]))
-        if not null:
-            state, ref = model.state_dict(), solo.state_dict()
-            worst = max(float(np.abs(state[k] - ref[k]).max() / (np.abs(ref[k]).max() or 1)) for k in ref)
-            same_everywhere = len(set(dist.all_gather_object(
-                b"".join(v.tobytes() for v in state.values())))) == 1
-        else:
-            worst, same_everywhere = 0.0, True
+            for label in labels[i % len(labels):] + labels[:i % len(labels)]:  # rotate the order
+                block, model, opt = setups[label]
+                rows[label].append(block(model, opt))
 
-        # one gradient reduction of this model's size: ours (rank order) against MPI_Allreduce
-        n = sum(p.data.size for p in model.parameters())
+        # every set-up took the same steps on the same global batches: the weights must agree
+        states = {label: (setups[label][1].module if label == "2x1" else setups[label][1]).state_dict()
+                  for label in labels}
+        ref = states[labels[1]]
+        worst = {label: max(float(np.abs(st[k] - ref[k]).max() / (np.abs(ref[k]).max() or 1)) for k in ref)
+                 for label, st in states.items()}
+        same_on_ranks = len(set(dist.all_gather_object(
+            b"".join(v.tobytes() for v in states[labels[0]].values())))) == 1
+
+        # one reduction of this model's gradient size: rank order (ours) against MPI_Allreduce
+        n = sum(p.data.size for p in setups[labels[0]][1].parameters())
         buf = np.ones(padded_size(n, size), np.float32)
         out = np.empty_like(buf)
         ours, theirs = [], []
@@ -160,9 +166,9 @@ def worker(names, pairs, steps, null, rest=0.15):
             theirs.append(time.perf_counter() - t0)
         results[name] = dict(
             parameters=n, threads=fastbp.get_num_threads(),
-            a_step=[r[0] for r in rows], b_step=[r[1] for r in rows], comm_share=[r[2] for r in rows],
-            reduce_ms=1e3 * statistics.median(ours), allreduce_ms=1e3 * statistics.median(theirs),
-            max_rel_diff=worst, ranks_equal=same_everywhere)
+            step={label: [r[0] for r in rows[label]] for label in labels},
+            comm_share=[r[1] for r in rows[labels[0]]], max_rel_diff=worst, ranks_equal=same_on_ranks,
+            reduce_ms=1e3 * statistics.median(ours), allreduce_ms=1e3 * statistics.median(theirs))
     if rank == 0:
         print("RESULTS " + json.dumps(results), flush=True)
 
@@ -180,18 +186,24 @@ def run_job(names, pairs, steps, null=False, timeout=1800):
     return json.loads(line[len("RESULTS "):])
 
 
-def summary(name, r, null=False):
-    ratios = [b / a for a, b in zip(r["a_step"], r["b_step"])]  # throughput A / throughput B
-    label = "1x2 (null)" if null else "2x1"
-    a_rate = GLOBAL_BATCH / statistics.median(r["a_step"])
-    b_rate = GLOBAL_BATCH / statistics.median(r["b_step"])
-    text = (f"{name:4s} ({r['parameters'] / 1e6:.2f} M params): {label} {a_rate:7.1f} samples/s, "
-            f"1x2 {b_rate:7.1f} samples/s, ratio {statistics.median(ratios):.2f} "
-            f"(pairs {min(ratios):.2f}-{max(ratios):.2f})")
-    if not null:
-        text += (f"; communication {statistics.median(r['comm_share']):.1%} of a 2x1 step; one "
-                 f"gradient reduction {r['reduce_ms']:.2f} ms (MPI_Allreduce {r['allreduce_ms']:.2f} ms)")
-    return text
+def summary(name, r):
+    """Samples/s per set-up (global batch / median over the pairs of a block's fastest step),
+    and each set-up's throughput against the first's second set-up (1x2): median and range of
+    the per-pair ratios."""
+    labels = list(r["step"])
+    base = r["step"][labels[1]]
+    lines = [f"{name} ({r['parameters'] / 1e6:.2f} M parameters, global batch {GLOBAL_BATCH})"]
+    for label in labels:
+        ratios = [b / t for t, b in zip(r["step"][label], base)]
+        line = (f"  {label:9s} {GLOBAL_BATCH / statistics.median(r['step'][label]):7.1f} samples/s"
+                f"  x{statistics.median(ratios):.2f} of 1x2 (pairs {min(ratios):.2f}-{max(ratios):.2f})")
+        if label == "2x1":
+            line += f", {statistics.median(r['comm_share']):.1%} of a step in communication"
+        lines.append(line)
+    lines.append(f"  one gradient reduction {r['reduce_ms']:.2f} ms in rank order, MPI_Allreduce "
+                 f"{r['allreduce_ms']:.2f} ms; weights after training, max relative difference to "
+                 f"1x2: " + ", ".join(f"{k} {v:.1e}" for k, v in r["max_rel_diff"].items() if k != labels[1]))
+    return "\n".join(lines)
 
 
 def test_distributed_training_throughput(benchmark):
@@ -209,7 +221,8 @@ def test_distributed_training_throughput(benchmark):
                                  rounds=1, iterations=1)
     for name, r in results.items():
         assert r["ranks_equal"], f"{name}: the ranks' weights differ"
-        assert r["max_rel_diff"] < 1e-3, f"{name}: 2 ranks and 1 process trained apart ({r['max_rel_diff']:.1e})"
+        assert r["max_rel_diff"]["2x1"] < 1e-3, f"{name}: 2 ranks and 1 process trained apart"
+        assert r["max_rel_diff"]["1x1"] == 0, f"{name}: 1 and 2 threads trained apart"
         assert all(0 <= s <= 1 for s in r["comm_share"]) and r["threads"] == 1
         if not quick:
             print(summary(name, r))
@@ -226,14 +239,11 @@ def main():
     if args.worker:
         worker(args.models, args.pairs, args.steps, args.null)
         return
-    print(f"load average before: {open('/proc/loadavg').read().split()[:3]}")
+    print(f"load average before: {' '.join(open('/proc/loadavg').read().split()[:3])}")
     results = run_job(args.models, args.pairs, args.steps, args.null)
     for name, r in results.items():
-        print(summary(name, r, args.null))
-        if not args.null:
-            print(f"     2 ranks vs 1 process after all steps: max relative weight difference "
-                  f"{r['max_rel_diff']:.1e}")
-    print(f"load average after: {open('/proc/loadavg').read().split()[:3]}")
+        print(summary(name, r))
+    print(f"load average after: {' '.join(open('/proc/loadavg').read().split()[:3])}")
 
 
 if __name__ == "__main__":

@@ -74,9 +74,14 @@ def init(comm=None, *, num_threads: int | None = None) -> None:
     obeyed when set, else the CPUs this rank may run on are split evenly between the ranks of
     this machine that share them (2 ranks on 2 cores: 1 thread each), so ranks don't oversubscribe.
     An uncaught exception on any rank aborts all ranks (instead of leaving them waiting in a
-    collective). Calling init() again changes nothing; the other functions call it when needed.
+    collective). Called again, init() only applies num_threads; the other functions of
+    fastbp.distributed call init() when it has not been called.
     """
     if _group.comm is not None:
+        if comm is not None and comm != _group.comm:
+            raise RuntimeError("fastbp.distributed is already initialised with another communicator")
+        if num_threads is not None:
+            set_num_threads(num_threads)
         return
     MPI = _mpi()
     comm = MPI.COMM_WORLD if comm is None else comm
