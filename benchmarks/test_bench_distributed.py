@@ -239,7 +239,8 @@ def main():
     if args.worker:
         worker(args.models, args.pairs, args.steps, args.null)
         return
-    print(f"load average before: {' '.join(open('/proc/loadavg').read().split()[:3])}")
+    print(f"load average before: {' '.join(open('/proc/loadavg').read().split()[:3])}; "
+          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(unset)')}")
     results = run_job(args.models, args.pairs, args.steps, args.null)
     for name, r in results.items():
         print(summary(name, r))
