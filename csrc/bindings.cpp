@@ -1,5 +1,6 @@
-// All pybind11 code. Python's fastbp.functional validates arguments and gives the detailed
-// messages; the checks here are a safety net so that no call into _core can crash.
+// The module: the checked entries of each area (bind_conv.cpp, bind_linear.cpp, which give the
+// detailed argument errors) and the low-level entries below, whose callers in fastbp.functional
+// check first; the checks here are a safety net so that no call into _core can crash.
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 #include <pybind11/numpy.h>
@@ -10,6 +11,7 @@
 #include <vector>
 #include <string>
 
+#include "c_api.h"
 #include "conv.h"
 #include "dispatch.h"
 #include "gemm/batched.h"
@@ -20,6 +22,12 @@
 
 namespace py = pybind11;
 using fastbp::ConvParams;
+
+namespace fastbp::bind {
+void register_args(py::module_& m);
+void register_conv(py::module_& m);
+void register_linear(py::module_& m);
+}  // namespace fastbp::bind
 
 namespace {
 
@@ -121,60 +129,6 @@ py::tuple conv2d_backward(const py::array& dy, const py::array& x, const py::arr
   require(dy.shape(0) == p.N && dy.shape(1) == p.O, "grad_output: shape mismatch");
   return k == 'f' ? conv_backward_t<float>(p, dy, x, w, ig, wg, bg)
                   : conv_backward_t<double>(p, dy, x, w, ig, wg, bg);
-}
-
-template <typename T>
-py::array linear_forward_t(const py::array& x, const py::array& w, const py::object& bias) {
-  const int64_t B = x.shape(0), I = x.shape(1), O = w.shape(0);
-  py::array_t<T> y({B, O});
-  const T* b = bias.is_none() ? nullptr : ptr<T>(bias.cast<py::array>());
-  T* yp = y.mutable_data();
-  {
-    py::gil_scoped_release release;
-    fastbp::linear_forward<T>(B, I, O, ptr<T>(x), ptr<T>(w), b, yp);
-  }
-  return y;
-}
-
-py::array linear_forward(const py::array& x, const py::array& w, const py::object& bias) {
-  const char k = float_kind(x, "input");
-  check_dense(x, "input", k, 2);
-  check_dense(w, "weight", k, 2);
-  require(x.shape(1) == w.shape(1), "input/weight: in_features mismatch");
-  if (!bias.is_none()) {
-    py::array b = bias.cast<py::array>();
-    check_dense(b, "bias", k, 1);
-    require(b.shape(0) == w.shape(0), "bias: expected one value per output feature");
-  }
-  return k == 'f' ? linear_forward_t<float>(x, w, bias) : linear_forward_t<double>(x, w, bias);
-}
-
-template <typename T>
-py::tuple linear_backward_t(const py::array& dy, const py::array& x, const py::array& w, bool ig,
-                            bool wg, bool bg) {
-  const int64_t B = x.shape(0), I = x.shape(1), O = w.shape(0);
-  py::object gx = py::none(), gw = py::none(), gb = py::none();
-  T *gxp = nullptr, *gwp = nullptr, *gbp = nullptr;
-  if (ig) { py::array_t<T> a({B, I}); gxp = a.mutable_data(); gx = a; }
-  if (wg) { py::array_t<T> a({O, I}); gwp = a.mutable_data(); gw = a; }
-  if (bg) { py::array_t<T> a({O}); gbp = a.mutable_data(); gb = a; }
-  {
-    py::gil_scoped_release release;
-    fastbp::linear_backward<T>(B, I, O, ptr<T>(dy), ptr<T>(x), ptr<T>(w), gxp, gwp, gbp);
-  }
-  return py::make_tuple(gx, gw, gb);
-}
-
-py::tuple linear_backward(const py::array& dy, const py::array& x, const py::array& w, bool ig,
-                          bool wg, bool bg) {
-  const char k = float_kind(x, "input");
-  check_dense(x, "input", k, 2);
-  check_dense(w, "weight", k, 2);
-  check_dense(dy, "grad_output", k, 2);
-  require(x.shape(1) == w.shape(1), "input/weight: in_features mismatch");
-  require(dy.shape(0) == x.shape(0) && dy.shape(1) == w.shape(0), "grad_output: shape mismatch");
-  return k == 'f' ? linear_backward_t<float>(dy, x, w, ig, wg, bg)
-                  : linear_backward_t<double>(dy, x, w, ig, wg, bg);
 }
 
 // Element strides of a 2-d array (numpy gives bytes); any sign is fine.
@@ -330,6 +284,11 @@ py::dict blocking_info(fastbp::Capability cap) {
 PYBIND11_MODULE(_core, m) {
   m.doc() = "fastbp compiled core: im2col/col2im, packed GEMM, conv and linear kernels";
   m.attr("__version__") = FASTBP_VERSION;
+  fastbp::bind::register_args(m);
+  fastbp::bind::register_conv(m);
+  fastbp::bind::register_linear(m);
+  // fastbp.cython_api reads the C entry points from here, so it shares this module's kernels
+  m.attr("_C_API") = py::capsule(&fastbp::c_api_table(), "fastbp._core._C_API");
 
   m.def("conv2d_forward", &conv2d_forward, py::arg("x"), py::arg("weight"), py::arg("bias"),
         py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("groups"),
@@ -337,9 +296,6 @@ PYBIND11_MODULE(_core, m) {
   m.def("conv2d_backward", &conv2d_backward, py::arg("grad_output"), py::arg("x"),
         py::arg("weight"), py::arg("stride"), py::arg("padding"), py::arg("dilation"),
         py::arg("groups"), py::arg("input_grad"), py::arg("weight_grad"), py::arg("bias_grad"));
-  m.def("linear_forward", &linear_forward, py::arg("x"), py::arg("weight"), py::arg("bias"));
-  m.def("linear_backward", &linear_backward, py::arg("grad_output"), py::arg("x"),
-        py::arg("weight"), py::arg("input_grad"), py::arg("weight_grad"), py::arg("bias_grad"));
   m.def("conv2d_backward_input", &conv2d_backward_input, py::arg("grad_output"), py::arg("weight"),
         py::arg("input_size"), py::arg("stride"), py::arg("padding"), py::arg("dilation"),
         py::arg("groups"));

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "aligned_buffer.h"
+#include "conv_depthwise.h"
 #include "gemm/driver.h"
 #include "gemm/pack.h"
 #include "im2col.h"
@@ -150,6 +151,7 @@ struct DyPacker {
 
 template <typename T>
 void conv2d_forward(const ConvParams& p, const T* x, const T* w, const T* bias, T* y) {
+  if (depthwise_applies(p)) return depthwise_forward(p, x, w, bias, y);
   const GroupShape s = group_shape(p);
   const bool padded = padded_pixels_pay(s.geom);
   const int64_t plane = PaddedInput::padded_rows(s.geom) * PaddedInput::padded_cols(s.geom);
@@ -283,8 +285,12 @@ template <typename T>
 void conv2d_backward(const ConvParams& p, const T* dy, const T* x, const T* w, T* dx, T* dw,
                      T* db) {
   const GroupShape s = group_shape(p);
-  if (dx) conv2d_backward_input(p, s, dy, w, dx);
-  if (dw) conv2d_backward_weight(p, s, dy, x, dw);
+  if (depthwise_applies(p)) {
+    depthwise_backward(p, dy, x, w, dx, dw);
+  } else {
+    if (dx) conv2d_backward_input(p, s, dy, w, dx);
+    if (dw) conv2d_backward_weight(p, s, dy, x, dw);
+  }
   if (db) conv2d_backward_bias(p, dy, db);
 }
 

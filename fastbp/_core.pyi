@@ -1,9 +1,13 @@
-"""Typed stub of fastbp's compiled core (csrc/bindings.cpp). Use fastbp's public API instead:
-these functions expect arguments that fastbp.functional has already checked and normalised."""
+"""Typed stub of fastbp's compiled core (csrc/bindings.cpp, csrc/bind_*.cpp). Use fastbp's
+public API instead: conv, conv_backward, linear and linear_backward check their arguments
+themselves; the others expect arguments that fastbp.functional has already checked."""
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 
 __version__: str
+_C_API: object  # capsule "fastbp._core._C_API" of the C entry points (csrc/c_api.h)
 _Pair = tuple[int, int]
 _F = npt.NDArray[np.floating]
 
@@ -12,9 +16,15 @@ def conv2d_forward(x: _F, weight: _F, bias: _F | None, stride: _Pair, padding: _
 def conv2d_backward(grad_output: _F, x: _F, weight: _F, stride: _Pair, padding: _Pair,
                     dilation: _Pair, groups: int, input_grad: bool, weight_grad: bool,
                     bias_grad: bool) -> tuple[_F | None, _F | None, _F | None]: ...
-def linear_forward(x: _F, weight: _F, bias: _F | None) -> _F: ...
-def linear_backward(grad_output: _F, x: _F, weight: _F, input_grad: bool, weight_grad: bool,
-                    bias_grad: bool) -> tuple[_F | None, _F | None, _F | None]: ...
+def conv(op: str, nd: int, input: Any, weight: Any, bias: Any, stride: Any, padding: Any,
+         dilation: Any, groups: Any) -> _F: ...
+def conv_backward(op: str, nd: int, grad_output: Any, input: Any, weight: Any, stride: Any,
+                  padding: Any, dilation: Any, groups: Any, input_grad: Any, weight_grad: Any,
+                  bias_grad: Any) -> tuple[_F | None, _F | None, _F | None]: ...
+def kernel_view(op: str, name: str, value: Any) -> _F: ...
+def linear(input: Any, weight: Any, bias: Any) -> _F: ...
+def linear_backward(grad_output: Any, input: Any, weight: Any, input_grad: Any, weight_grad: Any,
+                    bias_grad: Any) -> tuple[_F | None, _F | None, _F | None]: ...
 def gemm(a: _F, b: _F, out: _F, trans_a: bool, trans_b: bool, alpha: float, beta: float) -> None: ...
 def conv2d_backward_input(grad_output: _F, weight: _F, input_size: list[int], stride: _Pair,
                           padding: _Pair, dilation: _Pair, groups: int) -> _F: ...

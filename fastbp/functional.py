@@ -1,9 +1,12 @@
-"""The numpy-level API: argument checks and normalisation in front of the compiled core.
+"""The numpy-level API in front of the compiled core.
 
 Semantics and argument names follow ``torch.nn.functional``. Every function accepts numpy arrays
 or array-likes (any layout: non-contiguous, Fortran-ordered, negative strides, read-only) and
 returns new arrays in the inputs' dtype, float32 or float64. Bad arguments raise TypeError or
-ValueError naming the argument and the sizes involved; this module is the one place that checks.
+ValueError naming the argument and the sizes involved. conv and linear are checked in one C++
+entry each (csrc/bind_conv.cpp, csrc/bind_linear.cpp), so that a small call costs a few
+microseconds; the other ops are checked here. `_as_array` is the one conversion of non-numpy
+inputs for both.
 """
 from __future__ import annotations
 
@@ -107,128 +110,13 @@ def _int_tuple(op, name, value, n, minimum):
     return tuple(result)
 
 
-def _conv_args(op, nd, x, weight, bias, stride, padding, dilation, groups, grad_output=None):
-    """Validate a convolution call; return dense (N, C, H, W)-shaped arrays and the geometry.
-
-    nd is 1 or 2. 1-d arrays gain a height axis of size 1, unbatched inputs a batch axis of 1.
-    """
-    arrays = _float_arrays(op, input=x, weight=weight, bias=bias, grad_output=grad_output)
-    x, weight, bias, gy = (arrays[k] for k in ("input", "weight", "bias", "grad_output"))
-    _check_ndim(op, "input", x, (nd + 1, nd + 2), "(batched or unbatched)")
-    _check_ndim(op, "weight", weight, (nd + 2,), f"(out_channels, in_channels/groups, {'kH, kW' if nd == 2 else 'kW'})")
-    unbatched = x.ndim == nd + 1
-    if isinstance(groups, (bool, np.bool_)):
-        raise TypeError(f"{op}: groups must be an int, got {groups!r}")
-    try:
-        groups = operator.index(groups)
-    except TypeError:
-        raise TypeError(f"{op}: groups must be an int, got {groups!r}") from None
-    if groups < 1:
-        raise ValueError(f"{op}: groups must be >= 1, got {groups}")
-    xs = x.shape if not unbatched else (1,) + x.shape
-    N, C = xs[0], xs[1]
-    O, Cg = weight.shape[0], weight.shape[1]
-    if C % groups or O % groups:
-        raise ValueError(f"{op}: groups={groups} must divide in_channels={C} (input shape {x.shape}) "
-                         f"and out_channels={O} (weight shape {weight.shape})")
-    if Cg * groups != C:
-        raise ValueError(f"{op}: input has {C} channels (shape {x.shape}) but weight expects "
-                         f"in_channels/groups={Cg} x groups={groups} = {Cg * groups} "
-                         f"(weight shape {weight.shape})")
-    if bias is not None and (bias.ndim != 1 or bias.shape[0] != O):
-        raise ValueError(f"{op}: bias must have shape ({O},) to match weight {weight.shape}, "
-                         f"got {bias.shape}")
-    stride = _int_tuple(op, "stride", stride, nd, 1)
-    dilation = _int_tuple(op, "dilation", dilation, nd, 1)
-    ksize = weight.shape[2:]
-    spatial = xs[2:]
-    if isinstance(padding, str):
-        if padding == "valid":
-            pads = [(0, 0)] * nd
-        elif padding == "same":
-            if any(s != 1 for s in stride):
-                raise ValueError(f"{op}: padding='same' is not supported for strided "
-                                 f"convolutions, got stride={stride}")
-            pads = []
-            for k, d in zip(ksize, dilation):
-                total = d * (k - 1)
-                pads.append((total // 2, total - total // 2))
-        else:
-            raise ValueError(f"{op}: padding must be 'valid', 'same', an int or a tuple of "
-                             f"{nd} ints, got {padding!r}")
-    else:
-        pads = [(p, p) for p in _int_tuple(op, "padding", padding, nd, 0)]
-    out = []
-    for axis, (size, k, s, d, (p0, p1)) in enumerate(zip(spatial, ksize, stride, dilation, pads)):
-        span = d * (k - 1) + 1
-        if k < 1 or size + p0 + p1 < span:
-            raise ValueError(f"{op}: kernel size {tuple(ksize)} with dilation {dilation} spans "
-                             f"{span} on spatial axis {axis}, larger than the padded input "
-                             f"({size} + padding {p0 + p1}); input shape {x.shape}")
-        out.append((size + p0 + p1 - span) // s + 1)
-    out_shape = (N, O, *out)
-    _check_size(op, "output", out_shape)
-    # the core's largest scratch: the column gradient of the images one GEMM covers (which
-    # hold at most Ho*Wo + 1024 output pixels)
-    _check_size(op, "column buffer", (Cg * math.prod(ksize), math.prod(out) + 1024))
-    if gy is not None:
-        expect = out_shape[1:] if unbatched else out_shape
-        if gy.shape != tuple(expect):
-            raise ValueError(f"{op}: grad_output must have shape {tuple(expect)} (the output of "
-                             f"input {x.shape} and weight {weight.shape}), got {gy.shape}")
-    # as 2-d, batched: (N, C, H, W) with H = 1 for 1-d
-    def as4d(a, lead):
-        if a is None:
-            return None
-        a = a.reshape(lead + a.shape) if unbatched and lead else a
-        if nd == 1:
-            a = a.reshape(a.shape[:2] + (1,) + a.shape[2:])
-        return _dense(a)
-    if nd == 1:
-        stride, dilation = (1,) + stride, (1,) + dilation
-        pads, out = [(0, 0)] + pads, [1] + out
-    geom = dict(stride=stride, padding=tuple(p[0] for p in pads), dilation=dilation,
-                groups=groups, out_size=tuple(out), input_shape=x.shape, weight_shape=weight.shape)
-    return (as4d(x, (1,)), as4d(weight, ()), _dense(bias), as4d(gy, (1,)), geom, unbatched)
-
-
-def _conv_forward(op, nd, x, weight, bias, stride, padding, dilation, groups):
-    x4, w4, b, _, geom, unbatched = _conv_args(op, nd, x, weight, bias, stride, padding,
-                                               dilation, groups)
-    y = _core.conv2d_forward(x4, w4, b, geom["stride"], geom["padding"], geom["dilation"],
-                             geom["groups"], geom["out_size"])
-    if nd == 1:
-        y = y.reshape(y.shape[0], y.shape[1], y.shape[3])
-    return y[0] if unbatched else y
-
-
-def _require(op, name, value):
-    if value is None:
-        raise TypeError(f"{op}: {name} must be an array of float32 or float64, got None")
-
-
-def _conv_backward(op, nd, grad_output, x, weight, stride, padding, dilation, groups,
-                   input_grad, weight_grad, bias_grad):
-    _require(op, "grad_output", grad_output)
-    x4, w4, _, gy4, geom, unbatched = _conv_args(op, nd, x, weight, None, stride, padding,
-                                                 dilation, groups, grad_output)
-    gx, gw, gb = _core.conv2d_backward(gy4, x4, w4, geom["stride"], geom["padding"],
-                                       geom["dilation"], geom["groups"], bool(input_grad),
-                                       bool(weight_grad), bool(bias_grad))
-    if gx is not None:
-        gx = gx.reshape(geom["input_shape"])
-    if gw is not None:
-        gw = gw.reshape(geom["weight_shape"])
-    return gx, gw, gb
-
-
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """2-d convolution (cross-correlation) as torch.nn.functional.conv2d.
 
     input (N, C_in, H, W) or (C_in, H, W); weight (C_out, C_in/groups, kH, kW); bias (C_out,).
     stride, dilation: int or pair >= 1. padding: int or pair >= 0, 'valid' or 'same'.
     """
-    return _conv_forward("conv2d", 2, input, weight, bias, stride, padding, dilation, groups)
+    return _core.conv("conv2d", 2, input, weight, bias, stride, padding, dilation, groups)
 
 
 def conv2d_backward(grad_output, input, weight, stride=1, padding=0, dilation=1, groups=1, *,
@@ -237,63 +125,31 @@ def conv2d_backward(grad_output, input, weight, stride=1, padding=0, dilation=1,
 
     Gradients not asked for are not computed and come back as None.
     """
-    return _conv_backward("conv2d_backward", 2, grad_output, input, weight, stride, padding,
-                          dilation, groups, input_grad, weight_grad, bias_grad)
+    return _core.conv_backward("conv2d_backward", 2, grad_output, input, weight, stride, padding,
+                               dilation, groups, input_grad, weight_grad, bias_grad)
 
 
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """1-d convolution as torch.nn.functional.conv1d: input (N, C_in, L) or (C_in, L)."""
-    return _conv_forward("conv1d", 1, input, weight, bias, stride, padding, dilation, groups)
+    return _core.conv("conv1d", 1, input, weight, bias, stride, padding, dilation, groups)
 
 
 def conv1d_backward(grad_output, input, weight, stride=1, padding=0, dilation=1, groups=1, *,
                     input_grad=True, weight_grad=True, bias_grad=True):
     """Gradients of conv1d: (grad_input | None, grad_weight | None, grad_bias | None)."""
-    return _conv_backward("conv1d_backward", 1, grad_output, input, weight, stride, padding,
-                          dilation, groups, input_grad, weight_grad, bias_grad)
-
-
-def _linear_args(op, x, weight, bias, grad_output=None):
-    arrays = _float_arrays(op, input=x, weight=weight, bias=bias, grad_output=grad_output)
-    x, weight, bias, gy = (arrays[k] for k in ("input", "weight", "bias", "grad_output"))
-    if x.ndim < 1:
-        raise ValueError(f"{op}: input must have at least 1 dimension (..., in_features), "
-                         f"got shape {x.shape}")
-    _check_ndim(op, "weight", weight, (2,), "(out_features, in_features)")
-    O, I = weight.shape
-    if x.shape[-1] != I:
-        raise ValueError(f"{op}: input has {x.shape[-1]} features (shape {x.shape}) but weight "
-                         f"expects in_features={I} (weight shape {weight.shape})")
-    if bias is not None and (bias.ndim != 1 or bias.shape[0] != O):
-        raise ValueError(f"{op}: bias must have shape ({O},) to match weight {weight.shape}, "
-                         f"got {bias.shape}")
-    out_shape = x.shape[:-1] + (O,)
-    _check_size(op, "output", out_shape)
-    if gy is not None and gy.shape != out_shape:
-        raise ValueError(f"{op}: grad_output must have shape {out_shape} (the output of input "
-                         f"{x.shape} and weight {weight.shape}), got {gy.shape}")
-    rows = math.prod(x.shape[:-1])
-    x2 = _dense(x.reshape(rows, I))
-    gy2 = None if gy is None else _dense(gy.reshape(rows, O))
-    return x2, _dense(weight), _dense(bias), gy2, out_shape, x.shape
+    return _core.conv_backward("conv1d_backward", 1, grad_output, input, weight, stride, padding,
+                               dilation, groups, input_grad, weight_grad, bias_grad)
 
 
 def linear(input, weight, bias=None):
     """input @ weight.T + bias, as torch.nn.functional.linear: input (..., in), weight (out, in)."""
-    x2, w, b, _, out_shape, _ = _linear_args("linear", input, weight, bias)
-    return _core.linear_forward(x2, w, b).reshape(out_shape)
+    return _core.linear(input, weight, bias)
 
 
 def linear_backward(grad_output, input, weight, *, input_grad=True, weight_grad=True,
                     bias_grad=True):
     """Gradients of linear: (grad_input | None, grad_weight | None, grad_bias | None)."""
-    _require("linear_backward", "grad_output", grad_output)
-    x2, w, _, gy2, _, x_shape = _linear_args("linear_backward", input, weight, None, grad_output)
-    gx, gw, gb = _core.linear_backward(gy2, x2, w, bool(input_grad), bool(weight_grad),
-                                       bool(bias_grad))
-    if gx is not None:
-        gx = gx.reshape(x_shape)
-    return gx, gw, gb
+    return _core.linear_backward(grad_output, input, weight, input_grad, weight_grad, bias_grad)
 
 
 def _gemm_operand(a):

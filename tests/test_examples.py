@@ -30,3 +30,4 @@ def test_train_digits_resnet_quick():
 def test_ppg_heart_rate_quick():
     out = run_example("ppg_heart_rate.py", "--quick", "--epochs", "1")
     assert "epoch  1" in out and "test MAE: CNN" in out and "spectral-peak baseline" in out
+    assert "real PPG-DaLiA S6 stairs (215 windows) MAE: CNN" in out or "unavailable" in out

@@ -1,0 +1,17 @@
+// Convolutions with one input channel per group (depthwise, and any conv of a one-channel
+// input), computed directly per image plane instead of through a GEMM whose K would be kh*kw.
+#pragma once
+#include "conv.h"
+
+namespace fastbp {
+
+bool depthwise_applies(const ConvParams& p);
+
+template <typename T>
+void depthwise_forward(const ConvParams& p, const T* x, const T* w, const T* bias, T* y);
+
+// dx, dw may be null (not computed); the bias gradient is the caller's.
+template <typename T>
+void depthwise_backward(const ConvParams& p, const T* dy, const T* x, const T* w, T* dx, T* dw);
+
+}  // namespace fastbp

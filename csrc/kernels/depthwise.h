@@ -1,0 +1,35 @@
+// Depthwise convolution kernels: one signature set for every ISA. Contract: README.md.
+#pragma once
+#include <cstdint>
+
+namespace fastbp::kernels {
+
+// All three run over a flat run of n outputs i; tap t reads (or writes) src at off[t] + i.
+//   row:   dst[i] = init + sum_t w[t] * src[off[t] + i]              (forward)
+//   wgrad: acc[t] += sum_i dy[i] * src[off[t] + i]                    (weight gradient)
+//   xgrad: dst[off[t] + i] += w[t] * dy[i], taps in order             (input gradient)
+// `row` takes any n >= 1 and writes only dst[0, n); it may read src up to off[t] + max(n, L)
+// (L = kDepthwiseRun<T>, one 64-byte vector). For wgrad and xgrad n is a multiple of L: the
+// caller pads every buffer so that the indices up to there are valid, dy past the real outputs
+// being zero.
+template <typename T>
+constexpr int64_t kDepthwiseRun = 64 / sizeof(T);
+template <typename T>
+struct DepthwiseKernels {
+  void (*row)(const T* src, const int64_t* off, const T* w, int64_t taps, T init, T* dst,
+              int64_t n);
+  void (*wgrad)(const T* src, const int64_t* off, int64_t taps, const T* dy, int64_t n, T* acc);
+  void (*xgrad)(T* dst, const int64_t* off, const T* w, int64_t taps, const T* dy, int64_t n);
+};
+
+#define FASTBP_DECLARE_DEPTHWISE(isa)                    \
+  namespace isa {                                        \
+  extern const DepthwiseKernels<float> sdepthwise;       \
+  extern const DepthwiseKernels<double> ddepthwise;      \
+  }
+FASTBP_DECLARE_DEPTHWISE(ref)
+FASTBP_DECLARE_DEPTHWISE(avx2)
+FASTBP_DECLARE_DEPTHWISE(avx512)
+#undef FASTBP_DECLARE_DEPTHWISE
+
+}  // namespace fastbp::kernels

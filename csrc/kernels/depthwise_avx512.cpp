@@ -1,0 +1,11 @@
+// avx512 depthwise kernels: the portable bodies built with this ISA's flags (see CMakeLists.txt).
+#include "depthwise.h"
+
+namespace {
+#include "generic_depthwise.h"
+}  // namespace
+
+namespace fastbp::kernels::avx512 {
+const DepthwiseKernels<float> sdepthwise = generic_depthwise_kernels<float>();
+const DepthwiseKernels<double> ddepthwise = generic_depthwise_kernels<double>();
+}  // namespace fastbp::kernels::avx512

@@ -1,0 +1,100 @@
+// Portable depthwise kernel bodies (contract: depthwise.h) on GCC/Clang vector types of 64
+// bytes, which each kernel file's ISA flags turn into one zmm, two ymm or four xmm registers.
+// Include only inside an anonymous namespace, as generic_ukernel.h.
+#pragma once
+#include <cstdint>
+#include <cstring>
+
+template <typename T>
+struct Vec64 {
+  typedef T type __attribute__((vector_size(64)));
+  static constexpr int L = 64 / sizeof(T);
+  static type load(const T* p) {  // unaligned
+    type v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+  }
+  static void store(T* p, type v) { std::memcpy(p, &v, sizeof v); }
+  static type splat(T x) { return type{} + x; }
+};
+
+// One vector of outputs [i, i + L).
+template <typename T>
+inline typename Vec64<T>::type row_vector(const T* __restrict src, const int64_t* off,
+                                          const T* w, int64_t taps, T init, int64_t i) {
+  using V = Vec64<T>;
+  typename V::type a = V::splat(init);
+  for (int64_t t = 0; t < taps; ++t) a += V::splat(w[t]) * V::load(src + off[t] + i);
+  return a;
+}
+
+template <typename T>
+void depthwise_row(const T* __restrict src, const int64_t* off, const T* w, int64_t taps, T init,
+                   T* __restrict dst, int64_t n) {
+  using V = Vec64<T>;
+  using v = typename V::type;
+  constexpr int L = V::L;
+  if (n < L) {  // one vector computed, n values stored
+    const v a = row_vector(src, off, w, taps, init, 0);
+    for (int64_t i = 0; i < n; ++i) dst[i] = a[i];
+    return;
+  }
+  int64_t i = 0;
+  for (; i + 4 * L <= n; i += 4 * L) {  // four vectors of outputs stay in registers
+    v a0 = V::splat(init), a1 = a0, a2 = a0, a3 = a0;
+    for (int64_t t = 0; t < taps; ++t) {
+      const v wt = V::splat(w[t]);
+      const T* s = src + off[t] + i;
+      a0 += wt * V::load(s);
+      a1 += wt * V::load(s + L);
+      a2 += wt * V::load(s + 2 * L);
+      a3 += wt * V::load(s + 3 * L);
+    }
+    V::store(dst + i, a0);
+    V::store(dst + i + L, a1);
+    V::store(dst + i + 2 * L, a2);
+    V::store(dst + i + 3 * L, a3);
+  }
+  for (; i + L <= n; i += L) V::store(dst + i, row_vector(src, off, w, taps, init, i));
+  // the last vector overlaps the previous one: its outputs are computed again, identically
+  if (i < n) V::store(dst + n - L, row_vector(src, off, w, taps, init, n - L));
+}
+
+template <typename T>
+void depthwise_wgrad(const T* __restrict src, const int64_t* off, int64_t taps,
+                     const T* __restrict dy, int64_t n, T* acc) {
+  using V = Vec64<T>;
+  using v = typename V::type;
+  constexpr int L = V::L;
+  for (int64_t t = 0; t < taps; ++t) {
+    const T* s = src + off[t];
+    v p0{}, p1{};
+    int64_t i = 0;
+    for (; i + 2 * L <= n; i += 2 * L) {
+      p0 += V::load(dy + i) * V::load(s + i);
+      p1 += V::load(dy + i + L) * V::load(s + i + L);
+    }
+    if (i < n) p0 += V::load(dy + i) * V::load(s + i);
+    p0 += p1;
+    T sum = 0;
+    for (int l = 0; l < L; ++l) sum += p0[l];  // a fixed order
+    acc[t] += sum;
+  }
+}
+
+template <typename T>
+void depthwise_xgrad(T* __restrict dst, const int64_t* off, const T* w, int64_t taps,
+                     const T* __restrict dy, int64_t n) {
+  using V = Vec64<T>;
+  constexpr int L = V::L;
+  for (int64_t t = 0; t < taps; ++t) {
+    const auto wt = V::splat(w[t]);
+    T* d = dst + off[t];
+    for (int64_t i = 0; i < n; i += L) V::store(d + i, V::load(d + i) + wt * V::load(dy + i));
+  }
+}
+
+template <typename T>
+constexpr fastbp::kernels::DepthwiseKernels<T> generic_depthwise_kernels() {
+  return {depthwise_row<T>, depthwise_wgrad<T>, depthwise_xgrad<T>};
+}
