@@ -8,6 +8,7 @@ so a failure never leaves the other ranks waiting. Rank 0 prints "ok NAME" per c
 """
 import argparse
 import os
+import pathlib
 import sys
 
 import numpy as np
@@ -18,6 +19,7 @@ import fastbp.nn.functional as F
 from fastbp import nn, optim
 
 CHECKS = {}
+EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
 
 
 def check(fn):
@@ -84,6 +86,40 @@ def ddp_matches_single_process():
         for key in theirs:
             scale = np.abs(theirs[key]).max()
             np.testing.assert_allclose(ours[key], theirs[key], rtol=rtol, atol=rtol * scale,
+                                       err_msg=f"{key} {np.dtype(dtype).name}")
+        assert all_equal_across_ranks(list(ours.values())), "ranks' parameters differ"
+
+
+@check
+def ppg_example_matches_single_process():
+    """The PPG model and pipeline of examples/ppg_heart_rate.py (Adam, simulated windows): N ranks
+    with 1/N of each global batch of 4N windows end where one process ends. float64 to 1e-9;
+    float32 to 1% of one Adam step (lr), since Adam's early steps are about lr * sign(gradient)
+    and rounding flips that sign where a gradient is ~0."""
+    sys.path.insert(0, str(EXAMPLES))
+    from ppg_heart_rate import load_windows, make_model, standardise
+    size, rank = dist.world_size(), dist.rank()
+    x, y, _ = load_windows(n_subjects=2, minutes=0.5, seed=0)
+    x, y = standardise(x), ((y - 100) / 30).astype(np.float32)[:, None]
+    lr, per_rank = 2e-3, 4
+    for dtype, rtol, atol in ((np.float64, 1e-9, 0.0), (np.float32, 1e-4, 1e-2 * lr)):
+        fastbp.manual_seed(rank)
+        ddp = dist.DistributedDataParallel(make_model().to(dtype))
+        reference = make_model().to(dtype)
+        reference.load_state_dict(dist.broadcast_object(ddp.module.state_dict()))
+        opt, ref_opt = optim.Adam(ddp.parameters(), lr=lr), optim.Adam(reference.parameters(), lr=lr)
+        for step in range(4):
+            batch = np.arange(step * per_rank * size, (step + 1) * per_rank * size) % len(x)
+            mine = batch[rank * per_rank:(rank + 1) * per_rank]
+            for net, optimizer, idx in ((ddp, opt, mine), (reference, ref_opt, batch)):
+                loss = F.mse_loss(net(fastbp.Tensor(x[idx].astype(dtype))), fastbp.Tensor(y[idx].astype(dtype)))
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+        ours, theirs = ddp.module.state_dict(), reference.state_dict()
+        for key in theirs:
+            np.testing.assert_allclose(ours[key], theirs[key], rtol=rtol,
+                                       atol=max(atol, rtol * np.abs(theirs[key]).max()),
                                        err_msg=f"{key} {np.dtype(dtype).name}")
         assert all_equal_across_ranks(list(ours.values())), "ranks' parameters differ"
 

@@ -56,8 +56,8 @@ def check_names():
 @pytest.mark.parametrize("ranks", [2, 3])
 def test_mpi_checks(tmp_path, ranks):
     """Every check of tests/mpi_checks.py in one job: DDP on N ranks with 1/N of the batch each
-    ends where one process on the whole batch ends (float64 and float32, SGD and Adam, several
-    buckets); gradients are the rank-order mean bit for bit, run after run; no_sync,
+    ends where one process on the whole batch ends (the PPG example's model and a small CNN,
+    float64 and float32, SGD and Adam, several buckets); gradients are the rank-order mean bit for bit, run after run; no_sync,
     find_unused_parameters, broadcasts of parameters and buffers, all_reduce and the object
     collectives, the sampler, checkpoints on rank 0, threads split between ranks."""
     out = run_mpi(ranks, MPI_CHECKS, "--tmp", str(tmp_path), cwd=tmp_path)
