@@ -28,6 +28,7 @@ from .tensor import Tensor, no_grad
 from .tensor import cat, enable_grad, stack, where
 from .serialization import load, save
 from . import nn, optim, reference
+from . import distributed  # mpi4py is imported on first use (pip install "fastbp[mpi]")
 from .nn.init import manual_seed
 
 __version__: str = _core.__version__
@@ -37,7 +38,7 @@ __all__ = [
     "matmul", "batched_matmul", "conv_transpose1d", "conv_transpose1d_backward",
     "conv_transpose2d", "conv_transpose2d_backward",
     "Tensor", "no_grad", "enable_grad", "cat", "stack", "where", "save", "load",
-    "nn", "optim", "reference", "manual_seed",
+    "nn", "optim", "reference", "distributed", "manual_seed",
     "set_num_threads", "get_num_threads", "threads", "cpu_capability", "show_config",
     "set_workspace_limit", "get_workspace_limit",
     "__version__",
