@@ -63,7 +63,7 @@ def set_workspace_limit(nbytes: int) -> None:
     if isinstance(nbytes, bool):
         raise TypeError(f"set_workspace_limit: nbytes must be an int, got {nbytes!r}")
     try:
-        value = operator.index(nbytes)  # type: ignore[arg-type]
+        value = operator.index(nbytes)
     except TypeError:
         raise TypeError(f"set_workspace_limit: nbytes must be an int, got {nbytes!r}") from None
     if not 1 << 20 <= value <= 1 << 50:

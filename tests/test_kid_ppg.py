@@ -288,6 +288,7 @@ def test_default_filter_then_torch_peer_meets_accuracy_target(demo, state_dict):
 
 # --- the example --------------------------------------------------------------------------------
 def test_example_runs(wheel):
+    pytest.importorskip("h5py")  # the example reads the published weights
     result = subprocess.run([sys.executable, str(EXAMPLES / "kid_ppg.py"), "--wheel", str(wheel),
                              "--steps", "3"], capture_output=True, text=True, timeout=300,
                             cwd=EXAMPLES)

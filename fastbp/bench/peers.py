@@ -15,7 +15,7 @@ import numpy as np
 from .. import functional as F
 from .. import reference as R
 
-Fns = tuple[Callable[[], Any], Optional[Callable[[], Any]]]
+Fns = tuple[Optional[Callable[[], Any]], Optional[Callable[[], Any]]]
 
 
 def available() -> dict[str, str]:
