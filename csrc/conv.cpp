@@ -150,9 +150,10 @@ ConvParams normalized(ConvParams p) {
 }  // namespace
 
 template <typename T>
-void conv2d_forward(const ConvParams& params, const T* x, const T* w, const T* bias, T* y) {
+void conv2d_forward(const ConvParams& params, const T* x, const T* w, const T* bias, T* y,
+                    bool relu) {
   const ConvParams p = normalized(params);
-  if (depthwise_applies(p)) return depthwise_forward(p, x, w, bias, y);
+  if (depthwise_applies(p)) return depthwise_forward(p, x, w, bias, y, relu);
   const GroupShape s = group_shape(p);
   int64_t run = 0;
   const PixelOrder order = in_place_order(s.geom, 64 / sizeof(T), run);
@@ -178,14 +179,18 @@ void conv2d_forward(const ConvParams& params, const T* x, const T* w, const T* b
     pad_input(s.geom, L, x + n0 * s.x_image + g * s.Cg * p.H * p.W, s.x_image, count, x_pad);
     gemm_driver<T>(s.Og, N, s.KK, T(1), StridedPacker<T>{w + g * s.Og * s.KK, s.KK, 1},
                    ColPacker<T>{s.geom, L, x_pad, true}, T(0), c, N, th.inner);
-    // y = the result without dropped pixels, plus the bias
+    // y = the result without dropped pixels, plus the bias (then relu: negatives to zero, NaN
+    // and -0.0 kept, as torch)
     for (int64_t b = 0; b < count; ++b)
       for (int64_t o = 0; o < s.Og; ++o) {
         const T add = bias ? bias[g * s.Og + o] : T(0);
         T* dst = y + (n0 + b) * s.y_image + (g * s.Og + o) * s.P;
         for (int64_t oh = 0; oh < p.Ho; ++oh) {
           const T* src = c + o * N + b * img_pitch + oh * row_pitch;
-          for (int64_t ow = 0; ow < p.Wo; ++ow) dst[oh * p.Wo + ow] = src[ow] + add;
+          T* d = dst + oh * p.Wo;
+          for (int64_t ow = 0; ow < p.Wo; ++ow) d[ow] = src[ow] + add;
+          if (relu)
+            for (int64_t ow = 0; ow < p.Wo; ++ow) d[ow] = d[ow] < T(0) ? T(0) : d[ow];
         }
       }
   });
@@ -406,9 +411,9 @@ void conv2d_backward_input(const ConvParams& params, const T* dy, const T* w, T*
 }
 
 template void conv2d_forward<float>(const ConvParams&, const float*, const float*, const float*,
-                                    float*);
+                                    float*, bool);
 template void conv2d_forward<double>(const ConvParams&, const double*, const double*,
-                                     const double*, double*);
+                                     const double*, double*, bool);
 template void conv2d_backward<float>(const ConvParams&, const float*, const float*, const float*,
                                      float*, float*, float*);
 template void conv2d_backward<double>(const ConvParams&, const double*, const double*,

@@ -11,6 +11,7 @@
 #include "../dispatch.h"
 #include "../parallel.h"
 #include "blocking.h"
+#include "gemm.h"
 
 namespace fastbp {
 
@@ -97,15 +98,27 @@ inline TaskGrid choose_tasks(int64_t m_sl, int64_t n_sl, int64_t max_m_sl, int M
   return best;
 }
 
+// relu as torch's: negatives to zero, NaN and -0.0 kept.
+template <typename T>
+void apply_epilogue(Epilogue ep, int64_t M, int64_t N, T* C, int64_t ldc) {
+  if (ep != Epilogue::relu) return;
+  for (int64_t i = 0; i < M; ++i) {
+    T* c = C + i * ldc;
+    for (int64_t j = 0; j < N; ++j) c[j] = c[j] < T(0) ? T(0) : c[j];
+  }
+}
+
 // C is cut into tasks of whole slivers; one task computes its part of C over all of k. Tasks are
 // handed out dynamically and never wait for each other: on shared vCPUs a barrier costs a whole
 // time slice whenever one thread is descheduled.
 template <typename T, class PackA, class PackB>
 void gemm_driver(int64_t M, int64_t N, int64_t K, T alpha, const PackA& pack_a,
-                 const PackB& pack_b, T beta, T* C, int64_t ldc, int nt) {
+                 const PackB& pack_b, T beta, T* C, int64_t ldc, int nt,
+                 Epilogue ep = Epilogue::none) {
   if (M <= 0 || N <= 0) return;
   if (K <= 0 || alpha == T(0)) {
     scale_matrix(M, N, beta, C, ldc);
+    apply_epilogue(ep, M, N, C, ldc);
     return;
   }
   const GemmBlocking<T>& bk = gemm_blocking<T>(active_capability());
@@ -179,6 +192,8 @@ void gemm_driver(int64_t M, int64_t N, int64_t K, T alpha, const PackA& pack_a,
         }
       }
     }
+    const int64_t j0 = r0 * NR;
+    apply_epilogue(ep, mb, std::min(r1 * NR, N) - j0, C + ic * ldc + j0, ldc);
   });
 }
 
