@@ -2,6 +2,11 @@
 // bytes, which each kernel file's ISA flags turn into one zmm, two ymm or four xmm registers.
 // Include only inside an anonymous namespace, as generic_ukernel.h.
 #pragma once
+// Vectors of 64 bytes are passed by value between these inline helpers, all inside one kernel
+// file; GCC's note that this ABI differs between ISAs concerns calls across files only.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wpsabi"
+#endif
 #include <cstdint>
 
 template <typename T>
