@@ -200,9 +200,9 @@ def _random_state_dict(seed):
     return state
 
 
-def _fastbp_nll_grads(state, pairs, target, dtype):
+def _fastbp_nll_grads(state, pairs, target, dtype, input_grad):
     model = network.build_network(state, dtype=dtype)
-    x = fastbp.Tensor(pairs.astype(dtype), requires_grad=True)
+    x = fastbp.Tensor(pairs.astype(dtype), requires_grad=input_grad)
     out = model(x)
     loss = network.gaussian_nll(out, target.astype(dtype))
     loss.backward()
@@ -230,15 +230,15 @@ def _torch_nll_grads(torch, state, pairs, target, dtype):
     return out.detach().numpy(), loss.item(), grads, x.grad.numpy()
 
 
-def _check_against_torch(state, pairs, target, dtype):
+def _check_against_torch(state, pairs, target, dtype, input_grad=True):
     torch = pytest.importorskip("torch")
-    out, loss, grads, gx = _fastbp_nll_grads(state, pairs, target, dtype)
+    out, loss, grads, gx = _fastbp_nll_grads(state, pairs, target, dtype, input_grad)
     t_out, t_loss, t_grads, t_gx = _torch_nll_grads(torch, state, pairs, target, dtype)
     assert out.dtype == dtype and out.shape == (len(pairs), 2)
     np.testing.assert_allclose(out, t_out, **OUT_TOL[dtype])
     np.testing.assert_allclose(loss, t_loss, rtol=GRAD_TOL[dtype])
     assert list(grads) == list(t_grads) == list(architecture.state_dict_shapes())
-    for name, want in list(t_grads.items()) + [("pairs", t_gx)]:
+    for name, want in list(t_grads.items()) + [("pairs", t_gx)] * input_grad:
         got = grads[name] if name != "pairs" else gx
         assert got.dtype == dtype and got.shape == want.shape, name
         error = np.abs(got - want).max() / np.abs(want).max()
@@ -256,10 +256,15 @@ def test_network_matches_torch_random_weights(dtype, n):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_network_matches_torch_published_weights(demo, state_dict, dtype):
+@pytest.mark.parametrize("input_grad", [True, False], ids=["pairs-grad", "chain"])
+def test_network_matches_torch_published_weights(demo, state_dict, dtype, input_grad):
+    """Consecutive pairs of the recording: without an input gradient each window goes through
+    the conv blocks once (the chain path), with one twice; both match the peer."""
     x, y = demo
     pairs, target = pipeline.temporal_pairs(x[:8, 0], y[:8])
-    _check_against_torch(state_dict, pairs, target, dtype)
+    assert network.is_chain(fastbp.Tensor(pairs)) and not network.is_chain(
+        fastbp.Tensor(pairs, requires_grad=True))
+    _check_against_torch(state_dict, pairs, target, dtype, input_grad)
 
 
 def test_network_reproduces_tensorflow(demo, state_dict):
@@ -444,27 +449,32 @@ def _run_example(*args):
 
 
 def test_example_runs(wheel, state_dict, tmp_path):
-    pytest.importorskip("h5py")
     try:
         import matplotlib  # noqa: F401
-        has_matplotlib = True
+        plot = ["--plot", tmp_path / "hr.png"]
     except ImportError:
-        has_matplotlib = False
-    png = tmp_path / "hr.png"
+        plot = []
     result = _run_example("--wheel", wheel, "--steps", 3, "--seeds", 2, "--finetune",
-                          "--epochs", 1, "--plot", png)
-    if not has_matplotlib:
-        assert result.returncode == 2 and "--plot needs matplotlib: pip install matplotlib" \
-            in result.stderr, result.stdout + result.stderr
-        result = _run_example("--wheel", wheel, "--steps", 3, "--seeds", 2, "--finetune",
-                              "--epochs", 1)
+                          "--epochs", 1, *plot)
     out = result.stdout
     assert result.returncode == 0, out + result.stderr
     assert "215 windows" in out and "raw PPG: KID-PPG 6.42 bpm" in out
     assert out.count("MAE vs ECG: KID-PPG") == 2 and "over 2 seeds: median" in out
     assert "MAE on the second half (107 pairs): published weights" in out
-    if has_matplotlib:
-        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    if plot:
+        assert (tmp_path / "hr.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_example_plot_without_matplotlib(tmp_path):
+    """--plot without matplotlib stops before any work, saying what to install."""
+    run = ("import runpy, sys; sys.modules['matplotlib'] = None; "
+           f"sys.argv = ['kid_ppg.py', '--plot', {str(tmp_path / 'x.png')!r}]; "
+           f"runpy.run_path({str(EXAMPLES / 'kid_ppg.py')!r}, run_name='__main__')")
+    result = subprocess.run([sys.executable, "-c", run], capture_output=True, text=True,
+                            timeout=120, cwd=EXAMPLES)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "--plot needs matplotlib: pip install matplotlib" in result.stderr
+    assert not (tmp_path / "x.png").exists()
 
 
 def test_example_predict(wheel, demo, state_dict, tmp_path):
