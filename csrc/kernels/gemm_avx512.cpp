@@ -67,12 +67,15 @@ struct InPlaceRows {
   const T* b;
   const int64_t* off;
   __mmask16 mask[NV];
+  int64_t voff[NV];
   const T* row(int64_t p) const { return b + off[p]; }
   void prefetch(int64_t p, int64_t kc) const {  // off[] itself must not be read past kc
-    if (p + 8 < kc) _mm_prefetch(reinterpret_cast<const char*>(row(p + 8)), _MM_HINT_T0);
+    if (p + 8 < kc)
+      for (int v = 0; v < NV; ++v)
+        _mm_prefetch(reinterpret_cast<const char*>(row(p + 8) + voff[v]), _MM_HINT_T0);
   }
   typename Zmm<T>::V load(const T* r, int v) const {
-    return Zmm<T>::maskz_loadu(mask[v], r + v * Zmm<T>::L);
+    return Zmm<T>::maskz_loadu(mask[v], r + voff[v]);
   }
 };
 
@@ -160,11 +163,14 @@ template <typename T>
 struct MakeInPlace {
   const T* b;
   const int64_t* off;
+  const int64_t* voff;
   template <class R>
   R get(int64_t n) const {
-    R r{b, off, {}};
-    for (int v = 0; v < int(sizeof(r.mask) / sizeof(r.mask[0])); ++v)
+    R r{b, off, {}, {}};
+    for (int v = 0; v < int(sizeof(r.mask) / sizeof(r.mask[0])); ++v) {
       r.mask[v] = lane_mask<Zmm<T>::L>(n - v * Zmm<T>::L);
+      r.voff[v] = voff[v];
+    }
     return r;
   }
 };
@@ -186,15 +192,17 @@ void dgemm_avx512(int64_t kc, const double* a, const double* b, double* c, int64
 }
 
 void sgemm_avx512_rows(int64_t kc, const float* a, const float* b, const int64_t* b_off,
-                       float* c, int64_t ldc, int64_t m, int64_t n, float alpha, float beta) {
-  dispatch_tile<float, SMR, SNR, InPlaceRows>(kc, a, MakeInPlace<float>{b, b_off}, c, ldc, m, n,
-                                              alpha, beta);
+                       const int64_t* v_off, float* c, int64_t ldc, int64_t m, int64_t n,
+                       float alpha, float beta) {
+  dispatch_tile<float, SMR, SNR, InPlaceRows>(kc, a, MakeInPlace<float>{b, b_off, v_off}, c, ldc,
+                                              m, n, alpha, beta);
 }
 
 void dgemm_avx512_rows(int64_t kc, const double* a, const double* b, const int64_t* b_off,
-                       double* c, int64_t ldc, int64_t m, int64_t n, double alpha, double beta) {
-  dispatch_tile<double, DMR, DNR, InPlaceRows>(kc, a, MakeInPlace<double>{b, b_off}, c, ldc, m,
-                                               n, alpha, beta);
+                       const int64_t* v_off, double* c, int64_t ldc, int64_t m, int64_t n,
+                       double alpha, double beta) {
+  dispatch_tile<double, DMR, DNR, InPlaceRows>(kc, a, MakeInPlace<double>{b, b_off, v_off}, c,
+                                               ldc, m, n, alpha, beta);
 }
 
 }  // namespace fastbp::kernels::avx512
