@@ -13,27 +13,8 @@ import numpy as np
 import fastbp
 import fastbp.nn.functional as F
 from fastbp import nn
-from fastbp.tensor import Function
 
 from . import architecture as arch
-
-
-class ReLUCausalPad(Function):
-    """F.pad(F.relu(x), (pad, 0)) in one pass: the ReLU written straight into the next causal
-    convolution's left-padded input, which saves a copy of every activation."""
-
-    def forward(self, x, pad):
-        out = np.zeros(x.shape[:-1] + (x.shape[-1] + pad,), x.dtype)
-        self.relu = np.maximum(x, np.zeros((), x.dtype), out=out[..., pad:])  # NaN stays NaN
-        return out
-
-    def backward(self, g):
-        pad = g.shape[-1] - self.relu.shape[-1]
-        return g[..., pad:] * ~(self.relu <= 0)  # as torch.relu: passes where x > 0 or NaN
-
-
-def relu_causal_pad(x, pad: int = arch.CAUSAL_PAD):
-    return ReLUCausalPad.apply(x, pad=pad)
 
 
 class ConvBlock(nn.Module):
@@ -48,10 +29,10 @@ class ConvBlock(nn.Module):
         self.pool = nn.AvgPool1d(pool)
 
     def forward(self, x):
-        x = F.pad(x, (arch.CAUSAL_PAD, 0))  # Keras 'causal': pad on the left
-        for conv in self.convs[:-1]:
-            x = relu_causal_pad(conv(x))
-        return self.pool(F.relu(self.convs[-1](x)))
+        for conv in self.convs:
+            # Keras 'causal': pad on the left; forward_relu applies the ReLU as the conv writes
+            x = conv.forward_relu(F.pad(x, (arch.CAUSAL_PAD, 0)))
+        return self.pool(x)
 
 
 class KIDPPG(nn.Module):
