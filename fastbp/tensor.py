@@ -81,14 +81,16 @@ class Function:
 
     def __init__(self, inputs):
         self.inputs = inputs
-        self.needs_grad = tuple(t.requires_grad for t in inputs)
+        # all False under no_grad: forward need not keep anything for a backward that won't run
+        enabled = _grad_state.enabled
+        self.needs_grad = tuple(enabled and t.requires_grad for t in inputs)
 
     @classmethod
     def apply(cls, *inputs, **options) -> "Tensor":
         inputs = tuple(as_tensor(x) for x in inputs)
         ctx = cls(inputs)
         out = ctx.forward(*(t.data for t in inputs), **options)
-        record = _grad_state.enabled and any(ctx.needs_grad)
+        record = any(ctx.needs_grad)
         result = Tensor(out, requires_grad=record)
         if record:
             result._ctx = ctx

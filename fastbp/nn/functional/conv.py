@@ -20,7 +20,7 @@ class _ConvNd(Function):
         self.options = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
         out = getattr(_kernels, self.kernel)(x, weight, bias, **self.options,
                                              activation="relu" if relu else None)
-        self.passes = ~(out <= 0) if relu else None
+        self.passes = ~(out <= 0) if relu and any(self.needs_grad) else None
         return out
 
     def backward(self, g):

@@ -15,7 +15,7 @@ class _Linear(Function):
     def forward(self, x, weight, bias=None, *, relu=False):
         self.x, self.weight, self.has_bias = x, weight, bias is not None
         out = _kernels.linear(x, weight, bias, activation="relu" if relu else None)
-        self.passes = ~(out <= 0) if relu else None
+        self.passes = ~(out <= 0) if relu and any(self.needs_grad) else None
         return out
 
     def backward(self, g):
