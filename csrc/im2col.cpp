@@ -40,7 +40,8 @@ bool padded_pixels_pay(const ConvGeometry& g) {
 }
 
 PixelOrder in_place_order(const ConvGeometry& g, int64_t lanes, int64_t& run) {
-  run = round_up(g.Wo, lanes);
+  // a run per output row: whole vectors, or a half or a quarter of one for narrow images
+  run = g.Wo <= lanes / 4 ? lanes / 4 : g.Wo <= lanes / 2 ? lanes / 2 : round_up(g.Wo, lanes);
   if (g.kh * g.kw == 1) return PixelOrder::compact;
   const int64_t real = g.Ho * g.Wo;
   const int64_t padded = PaddedInput::phase_image(g) - real, rows = g.Ho * run - real;

@@ -34,9 +34,10 @@ struct ConvGeometry {
 // - compact: pixel j is output pixel j % (Ho*Wo) of image j / (Ho*Wo).
 // - padded: pixel j is position j of the first phase: output rows have pitch Wq and images pitch
 //   Hq*Wq, so col[q][j] = x_pad[tap[q] + j] can be read in place.
-// - row_runs: each output row is a run of `run` pixels (Wo rounded up to a vector), runs of one
-//   image Wq apart in x_pad and images Hq*Wq apart: for small images this drops far fewer
-//   pixels than `padded`, and each vector of B is still one contiguous load.
+// - row_runs: each output row is a run of `run` pixels (Wo rounded up to whole vectors, or to a
+//   half or a quarter of one), runs of one image Wq apart in x_pad and images Hq*Wq apart: for
+//   small images this drops far fewer pixels than `padded`, and each vector (or half, quarter)
+//   of B is still one contiguous load.
 // Pixels outside the output (ow >= Wo, oh >= Ho) are computed too and dropped by the caller.
 enum class PixelOrder { compact, padded, row_runs };
 

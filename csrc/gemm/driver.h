@@ -47,14 +47,16 @@ int64_t pack_depth_hint(const P&, long) {
 
 // A packer whose B operand already sits in memory as rows says so with `in_place()`; on ISAs
 // with a rows kernel the driver then reads B there, unpacked: B(p, j) = base[off[p] + pos(j)].
-// pos(j) = j, or with `run` > 0, columns come in runs of `run` (a multiple of the kernel's
-// vector) that lie `pitch` apart within a group of `group` runs, groups `group_pitch` apart:
-// pos(j) = (u / group) * group_pitch + (u % group) * pitch + j % run with u = j / run.
+// pos(j) = j, or with `run` > 0, columns come in runs of `run` that lie `pitch` apart within a
+// group of `group` runs, groups `group_pitch` apart: pos(j) = (u / group) * group_pitch +
+// (u % group) * pitch + j % run with u = j / run. A run is whole vectors of the rows kernel, or
+// a half or a quarter of one (the kernel then loads each vector in segments).
 template <typename T>
 struct InPlaceB {
   const T* base = nullptr;
   const int64_t* off = nullptr;
   int64_t run = 0, pitch = 0, group = 1, group_pitch = 0;
+  int64_t segment(int64_t vec) const { return run > 0 && run < vec ? run : vec; }
   int64_t pos(int64_t j) const {
     if (run == 0) return j;
     const int64_t u = j / run;
@@ -137,7 +139,8 @@ void gemm_driver(int64_t M, int64_t N, int64_t K, T alpha, const PackA& pack_a,
   const int64_t MB = ceil_div(m_sl, grid.n_rows) * MR;
   const int64_t NB = std::min(ceil_div(n_sl, grid.n_cols), block_sl) * NR;
   const InPlaceB<T> direct = bk.rows_kernel ? in_place_hint<T>(pack_b, 0) : InPlaceB<T>{};
-  constexpr int kVec = 64 / sizeof(T), kMaxRowVectors = 8;  // the rows kernels' vectors
+  constexpr int kVec = 64 / sizeof(T), kMaxSegments = 16;  // the rows kernels' vectors
+  const int64_t seg = direct.segment(kVec);
   // each thread's A then B buffer, both starting on 64-byte boundaries (the kernels' aligned loads)
   const int64_t a_size = round_up(MB * KC, 64);
   const int64_t per_thread = a_size + (direct.base ? 0 : round_up(NB * KC, 64));
@@ -181,10 +184,10 @@ void gemm_driver(int64_t M, int64_t N, int64_t K, T alpha, const PackA& pack_a,
             const int64_t n = std::min<int64_t>(NR, nb - bs * NR);
             if (direct.base) {
               const int64_t j = jc + bs * NR, at = direct.pos(j);
-              int64_t voff[kMaxRowVectors];
-              for (int v = 0; v * kVec < NR; ++v) voff[v] = direct.pos(j + v * kVec) - at;
-              bk.rows_kernel(kc, a, direct.base + at, direct.off + pc, voff, c, ldc, m, n, alpha,
-                             beta_pc);
+              int64_t voff[kMaxSegments];
+              for (int64_t q = 0; q * seg < NR; ++q) voff[q] = direct.pos(j + q * seg) - at;
+              bk.rows_kernel(kc, a, direct.base + at, direct.off + pc, voff, seg, c, ldc, m, n,
+                             alpha, beta_pc);
             } else {
               bk.kernel(kc, a, bp + bs * NR * kc, c, ldc, m, n, alpha, beta_pc);
             }
