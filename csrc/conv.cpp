@@ -272,32 +272,43 @@ kernels::dot_rows_fn<double> dot_rows_kernel<double>() {
   return kernels::ref::ddot_rows;
 }
 
-// dW without packing, when pixels numbered by padded position pay: row (o, q) of dW is the dot
-// product of dY's row o, spread onto the padded grid with zeros at the dropped pixels, with the
-// padded input at tap q's offset (kernels/dot.h). A zero dY times an inf or NaN input under a
-// dropped pixel would make NaN, so a result that is not finite is left to the packed path
-// (returns false).
+// dW without packing, when the input can be read in place: row (o, q) of dW is the dot product
+// of dY's row o, spread onto the computed pixels (padded or row-run numbering, im2col.h) with
+// zeros at the dropped ones, with the padded input at tap q's offset (kernels/dot.h). A zero dY
+// times an inf or NaN input under a dropped pixel would make NaN, so a result that is not finite
+// is left to the packed path (returns false).
+constexpr int64_t kDotsMaxChannels = 16;
+
 template <typename T>
-static bool conv2d_backward_weight_dots(const ConvParams& p, const GroupShape& s, const T* dy,
-                                        const T* x, T* dw) {
+static bool conv2d_backward_weight_dots(const ConvParams& p, const GroupShape& s, PixelOrder order,
+                                        int64_t run, const T* dy, const T* x, T* dw) {
   constexpr int64_t step = kernels::kDotStep<T>;
   const int64_t image = PaddedInput::phase_image(s.geom), plane = image * p.sh * p.sw;
+  const int64_t per_image = pixels_per_image(s.geom, order, run);  // k steps of one image
   const int64_t budget = static_cast<int64_t>(workspace_limit() / sizeof(T));
-  const int64_t chunk = std::clamp<int64_t>(budget / std::max<int64_t>(p.C * plane + p.O * image, 1),
-                                            1, std::max<int64_t>(p.N, 1));
+  const int64_t chunk = std::clamp<int64_t>(
+      budget / std::max<int64_t>(p.C * plane + p.O * per_image, 1), 1, std::max<int64_t>(p.N, 1));
   const PaddedInput Lc(s.geom, chunk);
-  const int64_t channel = Lc.channel_size(), row_len = round_up(chunk * image, step);
+  const int64_t channel = Lc.channel_size(), row_len = round_up(chunk * per_image, step);
   const int64_t Wq = Lc.Wq;
   // zeros after the last channel: the last image's dropped pixels and the rounded-up k reach
-  // past it by up to the largest tap offset within a phase plus one step
-  const int64_t reach = ((p.kh - 1) * p.dh / p.sh) * Lc.Wq + (p.kw - 1) * p.dw / p.sw;
-  const int64_t slack = round_up(reach + step, 16);
+  // past it by up to the largest tap offset within a phase plus a run and a step
+  const int64_t reach = ((p.kh - 1) * p.dh / p.sh) * Wq + (p.kw - 1) * p.dw / p.sw;
+  const int64_t slack = round_up(reach + run + step, 16);
   AlignedBuffer<T> x_pad(p.C * channel + slack), dy_sp(p.O * row_len);
   std::fill(x_pad.data() + p.C * channel, x_pad.data() + p.C * channel + slack, T(0));
   const ConvGeometry one_channel{1, p.H, p.W, p.kh, p.kw, p.sh, p.sw, p.ph, p.pw, p.dh, p.dw,
                                  p.Ho, p.Wo};
   std::vector<int64_t> a_off(s.Og);
   for (int64_t i = 0; i < s.Og; ++i) a_off[i] = i * row_len;
+  // with row runs, where each step of k lies in the padded input
+  std::vector<int64_t> k_pos;
+  if (order == PixelOrder::row_runs)
+    for (int64_t k = 0; k < row_len; k += step) {
+      const int64_t u = k / run;
+      k_pos.push_back((u / p.Ho) * image + (u % p.Ho) * Wq + k % run);
+    }
+  const int64_t row_pitch = order == PixelOrder::padded ? Wq : run;
   const auto dot = dot_rows_kernel<T>();
   const int nt = conv_flops(p, s) < kGemmMinParallelFlops ? 1 : max_threads();
   // column blocks of dW per group, enough for every thread; a block's results do not depend on
@@ -306,7 +317,7 @@ static bool conv2d_backward_weight_dots(const ConvParams& p, const GroupShape& s
   const int64_t blocks = ceil_div(s.KK, jb);
   for (int64_t n0 = 0; n0 < p.N; n0 += chunk) {
     const int64_t count = std::min(chunk, p.N - n0);
-    const int64_t K = round_up(count * image, step);
+    const int64_t K = round_up(count * per_image, step);
     parallel_for(p.C + p.O, nt, [&](int64_t r, int) {
       if (r < p.C) {
         pad_input(one_channel, Lc, x + n0 * s.x_image + r * p.H * p.W, s.x_image, count,
@@ -319,14 +330,15 @@ static bool conv2d_backward_weight_dots(const ConvParams& p, const GroupShape& s
       for (int64_t b = 0; b < count; ++b)
         for (int64_t oh = 0; oh < p.Ho; ++oh) {
           const T* src = dy + (n0 + b) * s.y_image + o * s.P + oh * p.Wo;
-          std::copy(src, src + p.Wo, row + b * image + oh * Wq);
+          std::copy(src, src + p.Wo, row + b * per_image + oh * row_pitch);
         }
     });
     parallel_for(p.groups * blocks, nt, [&](int64_t item, int) {
       const int64_t g = item / blocks, j0 = (item % blocks) * jb;
       const int64_t n = std::min(jb, s.KK - j0);
       dot(K, dy_sp.data() + g * s.Og * row_len, a_off.data(), s.Og,
-          x_pad.data() + g * s.Cg * channel, Lc.tap.data() + j0, n, n0 == 0 ? T(0) : T(1),
+          x_pad.data() + g * s.Cg * channel, Lc.tap.data() + j0, n,
+          k_pos.empty() ? nullptr : k_pos.data(), n0 == 0 ? T(0) : T(1),
           dw + g * s.Og * s.KK + j0, s.KK);
     });
   }
@@ -344,7 +356,12 @@ static void conv2d_backward_weight(const ConvParams& p, const GroupShape& s, con
                                    const T* x, T* dw) {
   // few output channels per group make GEMM rows that do not pay for packing; dot products
   // need none
-  if (s.Og <= 16 && padded_pixels_pay(s.geom) && conv2d_backward_weight_dots(p, s, dy, x, dw))
+  int64_t run = 0;
+  const PixelOrder order = in_place_order(s.geom, kernels::kDotStep<T>, run);
+  const bool runs_ok = order == PixelOrder::padded ||
+                       (order == PixelOrder::row_runs && run % kernels::kDotStep<T> == 0);
+  if (s.Og <= kDotsMaxChannels && runs_ok &&
+      conv2d_backward_weight_dots(p, s, order, run, dy, x, dw))
     return;
   const int64_t plane = PaddedInput::phase_image(s.geom) * p.sh * p.sw;  // one image, all phases
   const int64_t budget = static_cast<int64_t>(workspace_limit() / sizeof(T));

@@ -30,13 +30,16 @@ inline T reduce_lanes(V v) {
 
 // One tile: ROWS rows of A (<= MR) against COLS rows of B (<= NR), k in [k0, k1).
 template <typename T, int VB, int ROWS, int COLS>
-inline void dot_tile(int64_t k0, int64_t k1, const T* const* ar, const T* const* br, T out[][4]) {
+inline void dot_tile(int64_t k0, int64_t k1, const T* const* ar, const T* const* br,
+                     const int64_t* k_pos, T out[][4]) {
   using V = DotVec<T, VB>;
+  constexpr int64_t S = 64 / sizeof(T);  // kDotStep
   typename V::type acc[ROWS][COLS] = {};
   for (int64_t k = k0; k < k1; k += V::L) {
+    const int64_t kp = k_pos ? k_pos[k / S] + k % S : k;
     typename V::type bv[COLS];
 #pragma GCC unroll 8
-    for (int j = 0; j < COLS; ++j) bv[j] = V::load(br[j] + k);
+    for (int j = 0; j < COLS; ++j) bv[j] = V::load(br[j] + kp);
 #pragma GCC unroll 8
     for (int i = 0; i < ROWS; ++i) {
       const typename V::type av = V::load(ar[i] + k);
@@ -51,25 +54,27 @@ inline void dot_tile(int64_t k0, int64_t k1, const T* const* ar, const T* const*
 // Edge tiles run the same loop with fewer rows/columns (all combinations instantiated).
 template <typename T, int VB, int MR, int NR, int ROWS = MR>
 inline void dot_tile_rows(int rows, int cols, int64_t k0, int64_t k1, const T* const* ar,
-                          const T* const* br, T out[][4]) {
+                          const T* const* br, const int64_t* kp, T out[][4]) {
   if constexpr (ROWS > 1) {
-    if (rows < ROWS) return dot_tile_rows<T, VB, MR, NR, ROWS - 1>(rows, cols, k0, k1, ar, br, out);
+    if (rows < ROWS)
+      return dot_tile_rows<T, VB, MR, NR, ROWS - 1>(rows, cols, k0, k1, ar, br, kp, out);
   }
-  if (cols >= NR) return dot_tile<T, VB, ROWS, NR>(k0, k1, ar, br, out);
+  if (cols >= NR) return dot_tile<T, VB, ROWS, NR>(k0, k1, ar, br, kp, out);
   if constexpr (NR > 1) {
-    if (cols == 1) return dot_tile<T, VB, ROWS, 1>(k0, k1, ar, br, out);
+    if (cols == 1) return dot_tile<T, VB, ROWS, 1>(k0, k1, ar, br, kp, out);
   }
   if constexpr (NR > 2) {
-    if (cols == 2) return dot_tile<T, VB, ROWS, 2>(k0, k1, ar, br, out);
+    if (cols == 2) return dot_tile<T, VB, ROWS, 2>(k0, k1, ar, br, kp, out);
   }
   if constexpr (NR > 3) {
-    if (cols == 3) return dot_tile<T, VB, ROWS, 3>(k0, k1, ar, br, out);
+    if (cols == 3) return dot_tile<T, VB, ROWS, 3>(k0, k1, ar, br, kp, out);
   }
 }
 
 template <typename T, int VB, int MR, int NR>
 void generic_dot_rows(int64_t K, const T* a, const int64_t* a_off, int64_t m, const T* b,
-                      const int64_t* b_off, int64_t n, T beta, T* c, int64_t ldc) {
+                      const int64_t* b_off, int64_t n, const int64_t* k_pos, T beta, T* c,
+                      int64_t ldc) {
   static_assert(NR <= 4, "tile columns");
   // k in chunks that keep the tile's rows in L1 while a column tile sweeps the rows of A
   constexpr int64_t kChunk = 2048 / sizeof(T) * 4;
@@ -86,7 +91,7 @@ void generic_dot_rows(int64_t K, const T* a, const int64_t* a_off, int64_t m, co
         const T* ar[MR];
         for (int i = 0; i < MR; ++i) ar[i] = a + a_off[i0 + std::min(i, rows - 1)];
         T out[MR][4];
-        dot_tile_rows<T, VB, MR, NR>(rows, cols, k0, k1, ar, br, out);
+        dot_tile_rows<T, VB, MR, NR>(rows, cols, k0, k1, ar, br, k_pos, out);
         for (int i = 0; i < rows; ++i)
           for (int j = 0; j < cols; ++j) c[(i0 + i) * ldc + j0 + j] += out[i][j];
       }
