@@ -107,6 +107,10 @@ def _ort_session(node, inputs, initializers, output_shape, threads: int):
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
+    # ORT's workers spin between runs by default, long enough to take the cores from the
+    # library timed next (fastbp's threads measured 10-100x slower after an ORT block, rest
+    # included); ORT's own times are the same without it
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     session = ort.InferenceSession(model.SerializeToString(), options,
                                    providers=["CPUExecutionProvider"])
     feed = dict(inputs)
