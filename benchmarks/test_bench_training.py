@@ -108,8 +108,11 @@ def make_case(name, seed=0):
         ref = dict(theirs.named_parameters())
         for k, p in ours.named_parameters():
             want = ref[k].grad.numpy()
-            # TODO: in float32 the TCN's deeper gradients are ~2e-3 (normwise) off float64 where
-            # torch's are ~4e-6; conv and the BatchNorm sums are ruled out, the cause is open
+            # In float32 one pre-activation of the TCN's second block lies so close to 0 that its
+            # sign differs from float64's (fastbp's float32 forward is within 1e-6 of float64
+            # there, as torch's is): its ReLU passes the gradient in one and blocks it in the
+            # other, which moves the earlier blocks' gradients by ~5e-4 normwise. That is the
+            # discontinuity of ReLU, not an error, so the tolerance leaves room for it.
             np.testing.assert_allclose(p.grad, want, rtol=5e-3, atol=5e-3 * np.abs(want).max(), err_msg=k)
         for k, v in theirs.state_dict().items():
             if "running" in k:

@@ -106,6 +106,12 @@ int64_t int_arg(const char* op, const char* name, py::handle value) {
   return x;
 }
 
+bool relu_activation(const char* op, py::handle activation) {
+  if (activation.is_none()) return false;
+  if (PyUnicode_Check(activation.ptr()) && activation.cast<std::string>() == "relu") return true;
+  value_error(std::string(op) + ": activation must be None or 'relu', got " + py_repr(activation));
+}
+
 bool flag_arg(const char* op, const char* name, py::handle value) {
   const int t = PyObject_IsTrue(value.ptr());
   if (t < 0) {

@@ -46,6 +46,9 @@ Shape int_tuple(const char* op, const char* name, py::handle value, int64_t n, i
 // A plain int (not a bool), e.g. groups.
 int64_t int_arg(const char* op, const char* name, py::handle value);
 
+// An epilogue: None -> false, "relu" -> true, anything else a ValueError.
+bool relu_activation(const char* op, py::handle activation);
+
 // bool(value), as Python's if would take it; a value without one truth value (an array of
 // several elements) is a TypeError naming the argument.
 bool flag_arg(const char* op, const char* name, py::handle value);

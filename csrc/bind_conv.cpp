@@ -126,12 +126,12 @@ template <typename T>
 const T* data(const py::array& a) { return a ? static_cast<const T*>(a.data()) : nullptr; }
 
 template <typename T>
-py::array conv_forward_t(const ConvCall& c) {
+py::array conv_forward_t(const ConvCall& c, bool relu) {
   py::array_t<T> y(c.y_shape);
   T* yp = y.mutable_data();
   {
     py::gil_scoped_release release;
-    conv2d_forward<T>(c.p, data<T>(c.x), data<T>(c.w), data<T>(c.b), yp);
+    conv2d_forward<T>(c.p, data<T>(c.x), data<T>(c.w), data<T>(c.b), yp, relu);
   }
   return std::move(y);
 }
@@ -151,10 +151,12 @@ py::tuple conv_backward_t(const ConvCall& c, bool ig, bool wg, bool bg) {
 }
 
 py::array conv(const char* op, int nd, py::handle input, py::handle weight, py::handle bias,
-               py::handle stride, py::handle padding, py::handle dilation, py::handle groups) {
+               py::handle stride, py::handle padding, py::handle dilation, py::handle groups,
+               py::handle activation) {
   const ConvCall c = check_conv(op, nd, input, weight, bias, stride, padding, dilation, groups,
                                 py::handle());
-  return c.kind == 'f' ? conv_forward_t<float>(c) : conv_forward_t<double>(c);
+  const bool relu = relu_activation(op, activation);
+  return c.kind == 'f' ? conv_forward_t<float>(c, relu) : conv_forward_t<double>(c, relu);
 }
 
 py::tuple conv_backward(const char* op, int nd, py::handle grad_output, py::handle input,
@@ -177,7 +179,7 @@ py::tuple conv_backward(const char* op, int nd, py::handle grad_output, py::hand
 void register_conv(py::module_& m) {
   m.def("conv", &conv, py::arg("op"), py::arg("nd"), py::arg("input"), py::arg("weight"),
         py::arg("bias"), py::arg("stride"), py::arg("padding"), py::arg("dilation"),
-        py::arg("groups"));
+        py::arg("groups"), py::arg("activation") = py::none());
   m.def("conv_backward", &conv_backward, py::arg("op"), py::arg("nd"), py::arg("grad_output"),
         py::arg("input"), py::arg("weight"), py::arg("stride"), py::arg("padding"),
         py::arg("dilation"), py::arg("groups"), py::arg("input_grad"), py::arg("weight_grad"),

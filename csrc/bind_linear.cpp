@@ -64,12 +64,12 @@ template <typename T>
 const T* data(const py::array& a) { return a ? static_cast<const T*>(a.data()) : nullptr; }
 
 template <typename T>
-py::array linear_t(const LinearCall& c) {
+py::array linear_t(const LinearCall& c, bool relu) {
   py::array_t<T> y(c.y_shape);
   T* yp = y.mutable_data();
   {
     py::gil_scoped_release release;
-    linear_forward<T>(c.rows, c.I, c.O, data<T>(c.x), data<T>(c.w), data<T>(c.b), yp);
+    linear_forward<T>(c.rows, c.I, c.O, data<T>(c.x), data<T>(c.w), data<T>(c.b), yp, relu);
   }
   return std::move(y);
 }
@@ -89,9 +89,10 @@ py::tuple linear_backward_t(const LinearCall& c, bool ig, bool wg, bool bg) {
   return py::make_tuple(gx, gw, gb);
 }
 
-py::array linear(py::handle input, py::handle weight, py::handle bias) {
+py::array linear(py::handle input, py::handle weight, py::handle bias, py::handle activation) {
   const LinearCall c = check_linear("linear", input, weight, bias, py::handle());
-  return c.kind == 'f' ? linear_t<float>(c) : linear_t<double>(c);
+  const bool relu = relu_activation("linear", activation);
+  return c.kind == 'f' ? linear_t<float>(c, relu) : linear_t<double>(c, relu);
 }
 
 py::tuple linear_backward(py::handle grad_output, py::handle input, py::handle weight,
@@ -110,7 +111,8 @@ py::tuple linear_backward(py::handle grad_output, py::handle input, py::handle w
 }  // namespace
 
 void register_linear(py::module_& m) {
-  m.def("linear", &linear, py::arg("input"), py::arg("weight"), py::arg("bias"));
+  m.def("linear", &linear, py::arg("input"), py::arg("weight"), py::arg("bias"),
+        py::arg("activation") = py::none());
   m.def("linear_backward", &linear_backward, py::arg("grad_output"), py::arg("input"),
         py::arg("weight"), py::arg("input_grad"), py::arg("weight_grad"), py::arg("bias_grad"));
 }

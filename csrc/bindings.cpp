@@ -11,6 +11,8 @@
 #include <vector>
 #include <string>
 
+#include "aligned_buffer.h"
+#include "c_api.h"
 #include "conv.h"
 #include "dispatch.h"
 #include "gemm/batched.h"
@@ -286,6 +288,8 @@ PYBIND11_MODULE(_core, m) {
   fastbp::bind::register_args(m);
   fastbp::bind::register_conv(m);
   fastbp::bind::register_linear(m);
+  // fastbp.cython_api reads the C entry points from here, so it shares this module's kernels
+  m.attr("_C_API") = py::capsule(&fastbp::c_api_table(), "fastbp._core._C_API");
 
   m.def("conv2d_forward", &conv2d_forward, py::arg("x"), py::arg("weight"), py::arg("bias"),
         py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("groups"),
@@ -331,6 +335,10 @@ PYBIND11_MODULE(_core, m) {
     if (dtype == "float64") return blocking_info<double>(cap);
     throw py::value_error("gemm_blocking: dtype must be 'float32' or 'float64'");
   }, py::arg("dtype"));
+  m.def("workspace_limit", &fastbp::workspace_limit);
+  m.def("set_workspace_limit", &fastbp::set_workspace_limit, py::arg("bytes"));
+  m.def("scratch_peak", &fastbp::scratch_peak);
+  m.def("reset_scratch_peak", &fastbp::reset_scratch_peak);
   m.def("thread_override", &fastbp::thread_override);
   m.def("set_thread_override", [](int n) {
     if (n < 0) throw py::value_error("threads: n must be >= 1, got " + std::to_string(n));

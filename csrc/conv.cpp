@@ -1,6 +1,7 @@
 #include "conv.h"
 
 #include <algorithm>
+#include <cmath>
 #include <vector>
 
 #include "aligned_buffer.h"
@@ -8,6 +9,7 @@
 #include "gemm/driver.h"
 #include "gemm/pack.h"
 #include "im2col.h"
+#include "kernels/dot.h"
 #include "parallel.h"
 
 // Per group g, with P = Ho*Wo output pixels and col the im2col matrix (Cg*kh*kw rows, P columns):
@@ -69,24 +71,12 @@ struct ColPacker {
   const PaddedInput& L;
   const T* x_pad;  // first channel of the group
   bool pixels_are_lanes;
+  kernels::gather_rows_fn<T> copy_rows = gather_rows_kernel<T>();
 
   // rows [q0, q0 + rows) of col at the pixels of `runs`: row r to out + r*row_stride
   void gather(int64_t q0, int64_t rows, const PixelRun* runs, int64_t n_runs, T* out,
               int64_t row_stride) const {
-    const int64_t* tap = L.tap.data();
-    const int64_t sw = g.sw;
-    for (int64_t r = 0; r < rows; ++r) {
-      const T* base = x_pad + tap[q0 + r];
-      T* o = out + r * row_stride;
-      for (int64_t k = 0; k < n_runs; ++k) {
-        const PixelRun run = runs[k];
-        if (sw == 1) {
-          pack_detail::copy_row(base + run.pos, run.len, o + run.out);
-        } else {
-          for (int64_t i = 0; i < run.len; ++i) o[run.out + i] = base[run.pos + i * sw];
-        }
-      }
-    }
+    copy_rows(x_pad, L.tap.data() + q0, rows, runs, n_runs, out, row_stride);
   }
 
   void pack(int64_t lane0, int64_t lanes, int64_t k0, int64_t kc, int width, T* dst) const {
@@ -114,8 +104,9 @@ struct ColPacker {
 
   // with padded pixel numbering, col[q][j] = x_pad[tap[q] + j]: rows the kernel can read in place
   InPlaceB<T> in_place() const {
-    if (!pixels_are_lanes || !L.padded_pixels) return {};
-    return {x_pad, L.tap.data()};
+    if (!pixels_are_lanes || L.order == PixelOrder::compact) return {};
+    if (L.order == PixelOrder::padded) return {x_pad, L.tap.data()};
+    return {x_pad, L.tap.data(), L.run, L.Wq, g.Ho, L.image};
   }
 };
 
@@ -147,39 +138,59 @@ struct DyPacker {
   }
 };
 
+
+// With one output row (column) the stride along it plays no part; a stride of 1 there keeps the
+// stride-phase layouts (im2col.h) from splitting the input into useless phases.
+ConvParams normalized(ConvParams p) {
+  if (p.Ho == 1) p.sh = 1;
+  if (p.Wo == 1) p.sw = 1;
+  return p;
+}
+
 }  // namespace
 
 template <typename T>
-void conv2d_forward(const ConvParams& p, const T* x, const T* w, const T* bias, T* y) {
-  if (depthwise_applies(p)) return depthwise_forward(p, x, w, bias, y);
+void conv2d_forward(const ConvParams& params, const T* x, const T* w, const T* bias, T* y,
+                    bool relu) {
+  const ConvParams p = normalized(params);
+  if (depthwise_applies(p)) return depthwise_forward(p, x, w, bias, y, relu);
   const GroupShape s = group_shape(p);
-  const bool padded = padded_pixels_pay(s.geom);
-  const int64_t plane = PaddedInput::padded_rows(s.geom) * PaddedInput::padded_cols(s.geom);
-  const int64_t nb = images_per_gemm(p.N, padded ? plane : s.P);
+  int64_t run = 0;
+  const PixelOrder order = in_place_order(s.geom, 64 / sizeof(T), run);
+  const int64_t img_pitch = pixels_per_image(s.geom, order, run);  // in the GEMM's columns
+  const int64_t nb = images_per_gemm(p.N, img_pitch);
   const int64_t n_chunks = ceil_div(p.N, nb);
   const Split th = split_threads(n_chunks * p.groups, conv_flops(p, s));
-  const PaddedInput L(s.geom, nb, padded);
-  // pixel pitch of images and of output rows in the GEMM's result
-  const int64_t img_pitch = padded ? L.plane : s.P, row_pitch = padded ? L.Wp : p.Wo;
+  const PaddedInput L(s.geom, nb, order, run);
+  // pitch of output rows in the GEMM's result; columns of `count` images
+  const int64_t row_pitch = order == PixelOrder::padded ? L.Wq : order == PixelOrder::row_runs ? run : p.Wo;
+  auto columns = [&](int64_t count) {
+    return order == PixelOrder::padded ? (count - 1) * img_pitch + p.Ho * row_pitch
+                                       : count * img_pitch;
+  };
   const int64_t pad_size = round_up(L.size(), 16), work = pad_size + s.Og * nb * img_pitch;
   AlignedBuffer<T> buffers(th.outer * work);
   parallel_for(n_chunks * p.groups, th.outer, [&](int64_t item, int tid) {
     const int64_t n0 = (item / p.groups) * nb, g = item % p.groups;
     const int64_t count = std::min(nb, p.N - n0);
-    const int64_t N = (count - 1) * img_pitch + p.Ho * row_pitch;
+    const int64_t N = columns(count);
     T* x_pad = buffers.data() + tid * work;
     T* c = x_pad + pad_size;
     pad_input(s.geom, L, x + n0 * s.x_image + g * s.Cg * p.H * p.W, s.x_image, count, x_pad);
     gemm_driver<T>(s.Og, N, s.KK, T(1), StridedPacker<T>{w + g * s.Og * s.KK, s.KK, 1},
                    ColPacker<T>{s.geom, L, x_pad, true}, T(0), c, N, th.inner);
-    // y = the result without dropped pixels, plus the bias
+    // y = the result without dropped pixels, plus the bias (then relu: negatives to zero, NaN
+    // and -0.0 kept, as torch)
     for (int64_t b = 0; b < count; ++b)
       for (int64_t o = 0; o < s.Og; ++o) {
         const T add = bias ? bias[g * s.Og + o] : T(0);
         T* dst = y + (n0 + b) * s.y_image + (g * s.Og + o) * s.P;
         for (int64_t oh = 0; oh < p.Ho; ++oh) {
           const T* src = c + o * N + b * img_pitch + oh * row_pitch;
-          for (int64_t ow = 0; ow < p.Wo; ++ow) dst[oh * p.Wo + ow] = src[ow] + add;
+          T* d = dst + oh * p.Wo;
+          for (int64_t ow = 0; ow < p.Wo; ++ow) d[ow] = src[ow] + add;
+          if (relu)
+            for (int64_t ow = 0; ow < p.Wo; ++ow) d[ow] = d[ow] < T(0) ? T(0) : d[ow];
         }
       }
   });
@@ -187,17 +198,23 @@ void conv2d_forward(const ConvParams& p, const T* x, const T* w, const T* bias, 
 
 // For stride 1, dX is itself a stride-1 convolution: of dY, with each group's weights swapped
 // in/out and flipped in space, and padding (k-1)*d - p on each side. When those paddings are
-// not negative and there are enough input channels to make good GEMM rows, it runs on the
-// forward path and needs no col2im.
+// not negative and the GEMM rows (input channels) are many, or the image is read in place
+// (padded pixel numbering), it runs on the forward path and needs no col2im.
 static bool transposed_conv(const ConvParams& p, ConvParams& t) {
-  if (p.sh != 1 || p.sw != 1 || p.C / p.groups < 48 || p.kh * p.kw == 1) return false;
+  const int64_t Cg = p.C / p.groups;
+  if (p.sh != 1 || p.sw != 1 || p.kh * p.kw == 1) return false;
   const int64_t ph1 = p.Ho - 1 + (p.kh - 1) * p.dh + 1 - p.H - p.ph;  // padding after
   const int64_t pw1 = p.Wo - 1 + (p.kw - 1) * p.dw + 1 - p.W - p.pw;
   t = p;
   t.C = p.O; t.H = p.Ho; t.W = p.Wo; t.O = p.C; t.Ho = p.H; t.Wo = p.W;
   t.ph = (p.kh - 1) * p.dh - p.ph;
   t.pw = (p.kw - 1) * p.dw - p.pw;
-  return t.ph >= 0 && t.pw >= 0 && (p.kh - 1) * p.dh - ph1 >= 0 && (p.kw - 1) * p.dw - pw1 >= 0;
+  if (t.ph < 0 || t.pw < 0 || (p.kh - 1) * p.dh - ph1 < 0 || (p.kw - 1) * p.dw - pw1 < 0)
+    return false;
+  const ConvGeometry g{p.O / p.groups, t.H, t.W, t.kh, t.kw, 1, 1, t.ph, t.pw, t.dh, t.dw,
+                       t.Ho, t.Wo};
+  int64_t run;
+  return Cg >= 48 || (Cg >= 8 && in_place_order(g, 16, run) != PixelOrder::compact);
 }
 
 template <typename T>
@@ -236,30 +253,137 @@ static void conv2d_backward_input(const ConvParams& p, const GroupShape& s, cons
   });
 }
 
-// One GEMM per group whose k runs over the pixels of all images, taken a fixed number of images
-// at a time (the padded copy of all of x could be large); chunks add up through beta = 1.
+template <typename T>
+kernels::dot_rows_fn<T> dot_rows_kernel();
+template <>
+kernels::dot_rows_fn<float> dot_rows_kernel<float>() {
+#ifdef FASTBP_X86_KERNELS
+  if (active_capability() == Capability::avx512) return kernels::avx512::sdot_rows;
+  if (active_capability() == Capability::avx2) return kernels::avx2::sdot_rows;
+#endif
+  return kernels::ref::sdot_rows;
+}
+template <>
+kernels::dot_rows_fn<double> dot_rows_kernel<double>() {
+#ifdef FASTBP_X86_KERNELS
+  if (active_capability() == Capability::avx512) return kernels::avx512::ddot_rows;
+  if (active_capability() == Capability::avx2) return kernels::avx2::ddot_rows;
+#endif
+  return kernels::ref::ddot_rows;
+}
+
+// dW without packing, when the input can be read in place: row (o, q) of dW is the dot product
+// of dY's row o, spread onto the computed pixels (padded or row-run numbering, im2col.h) with
+// zeros at the dropped ones, with the padded input at tap q's offset (kernels/dot.h). A zero dY
+// times an inf or NaN input under a dropped pixel would make NaN, so a result that is not finite
+// is left to the packed path (returns false).
+constexpr int64_t kDotsMaxChannels = 16;
+
+template <typename T>
+static bool conv2d_backward_weight_dots(const ConvParams& p, const GroupShape& s, PixelOrder order,
+                                        int64_t run, const T* dy, const T* x, T* dw) {
+  constexpr int64_t step = kernels::kDotStep<T>;
+  const int64_t image = PaddedInput::phase_image(s.geom), plane = image * p.sh * p.sw;
+  const int64_t per_image = pixels_per_image(s.geom, order, run);  // k steps of one image
+  const int64_t budget = static_cast<int64_t>(workspace_limit() / sizeof(T));
+  const int64_t chunk = std::clamp<int64_t>(
+      budget / std::max<int64_t>(p.C * plane + p.O * per_image, 1), 1, std::max<int64_t>(p.N, 1));
+  const PaddedInput Lc(s.geom, chunk);
+  const int64_t channel = Lc.channel_size(), row_len = round_up(chunk * per_image, step);
+  const int64_t Wq = Lc.Wq;
+  // zeros after the last channel: the last image's dropped pixels and the rounded-up k reach
+  // past it by up to the largest tap offset within a phase plus a run and a step
+  const int64_t reach = ((p.kh - 1) * p.dh / p.sh) * Wq + (p.kw - 1) * p.dw / p.sw;
+  const int64_t slack = round_up(reach + run + step, 16);
+  AlignedBuffer<T> x_pad(p.C * channel + slack), dy_sp(p.O * row_len);
+  std::fill(x_pad.data() + p.C * channel, x_pad.data() + p.C * channel + slack, T(0));
+  const ConvGeometry one_channel{1, p.H, p.W, p.kh, p.kw, p.sh, p.sw, p.ph, p.pw, p.dh, p.dw,
+                                 p.Ho, p.Wo};
+  std::vector<int64_t> a_off(s.Og);
+  for (int64_t i = 0; i < s.Og; ++i) a_off[i] = i * row_len;
+  // with row runs, where each step of k lies in the padded input
+  std::vector<int64_t> k_pos;
+  if (order == PixelOrder::row_runs)
+    for (int64_t k = 0; k < row_len; k += step) {
+      const int64_t u = k / run;
+      k_pos.push_back((u / p.Ho) * image + (u % p.Ho) * Wq + k % run);
+    }
+  const int64_t row_pitch = order == PixelOrder::padded ? Wq : run;
+  const auto dot = dot_rows_kernel<T>();
+  const int nt = conv_flops(p, s) < kGemmMinParallelFlops ? 1 : max_threads();
+  // column blocks of dW per group, enough for every thread; a block's results do not depend on
+  // how the columns are cut
+  const int64_t jb = std::max<int64_t>(4, round_up(ceil_div(s.KK * p.groups, 4 * nt), 4));
+  const int64_t blocks = ceil_div(s.KK, jb);
+  for (int64_t n0 = 0; n0 < p.N; n0 += chunk) {
+    const int64_t count = std::min(chunk, p.N - n0);
+    const int64_t K = round_up(count * per_image, step);
+    parallel_for(p.C + p.O, nt, [&](int64_t r, int) {
+      if (r < p.C) {
+        pad_input(one_channel, Lc, x + n0 * s.x_image + r * p.H * p.W, s.x_image, count,
+                  x_pad.data() + r * channel);
+        return;
+      }
+      const int64_t o = r - p.C;
+      T* row = dy_sp.data() + o * row_len;
+      std::fill(row, row + row_len, T(0));
+      for (int64_t b = 0; b < count; ++b)
+        for (int64_t oh = 0; oh < p.Ho; ++oh) {
+          const T* src = dy + (n0 + b) * s.y_image + o * s.P + oh * p.Wo;
+          std::copy(src, src + p.Wo, row + b * per_image + oh * row_pitch);
+        }
+    });
+    parallel_for(p.groups * blocks, nt, [&](int64_t item, int) {
+      const int64_t g = item / blocks, j0 = (item % blocks) * jb;
+      const int64_t n = std::min(jb, s.KK - j0);
+      dot(K, dy_sp.data() + g * s.Og * row_len, a_off.data(), s.Og,
+          x_pad.data() + g * s.Cg * channel, Lc.tap.data() + j0, n,
+          k_pos.empty() ? nullptr : k_pos.data(), n0 == 0 ? T(0) : T(1),
+          dw + g * s.Og * s.KK + j0, s.KK);
+    });
+  }
+  if (p.N == 0) std::fill(dw, dw + p.O * s.KK, T(0));
+  for (int64_t i = 0; i < p.O * s.KK; ++i)
+    if (!std::isfinite(dw[i])) return false;
+  return true;
+}
+
+// One GEMM per group whose k runs over the pixels of all images, taken as many images at a time
+// as the workspace limit allows (the padded copy of all of x could be large); chunks add up
+// through beta = 1. The chunking depends on the shape and the limit, never on the threads.
 template <typename T>
 static void conv2d_backward_weight(const ConvParams& p, const GroupShape& s, const T* dy,
                                    const T* x, T* dw) {
-  const int64_t plane = PaddedInput::padded_rows(s.geom) * PaddedInput::padded_cols(s.geom);
-  const int64_t chunk = std::clamp<int64_t>((int64_t(1) << 24) / std::max<int64_t>(p.C * plane, 1),
-                                            1, std::max<int64_t>(p.N, 1));
+  // few output channels per group make GEMM rows that do not pay for packing; dot products
+  // need none
+  int64_t run = 0;
+  const PixelOrder order = in_place_order(s.geom, kernels::kDotStep<T>, run);
+  const bool runs_ok = order == PixelOrder::padded ||
+                       (order == PixelOrder::row_runs && run % kernels::kDotStep<T> == 0);
+  if (s.Og <= kDotsMaxChannels && runs_ok &&
+      conv2d_backward_weight_dots(p, s, order, run, dy, x, dw))
+    return;
+  const int64_t plane = PaddedInput::phase_image(s.geom) * p.sh * p.sw;  // one image, all phases
+  const int64_t budget = static_cast<int64_t>(workspace_limit() / sizeof(T));
+  const int64_t chunk = std::clamp<int64_t>(budget / std::max<int64_t>(p.C * plane, 1), 1,
+                                            std::max<int64_t>(p.N, 1));
   const PaddedInput Lc(s.geom, chunk);  // taps of one group over `chunk` images
+  const int64_t channel = Lc.channel_size();
   const ConvGeometry one_channel{1, p.H, p.W, p.kh, p.kw, p.sh, p.sw, p.ph, p.pw, p.dh, p.dw,
                                  p.Ho, p.Wo};
-  AlignedBuffer<T> x_pad(p.C * chunk * plane);
+  AlignedBuffer<T> x_pad(p.C * channel);
   if (p.N == 0) std::fill(dw, dw + p.O * s.KK, T(0));
   for (int64_t n0 = 0; n0 < p.N; n0 += chunk) {
     const int64_t count = std::min(chunk, p.N - n0);
     parallel_for(p.C, p.C * count * plane >= 65536 ? max_threads() : 1, [&](int64_t c, int) {
       pad_input(one_channel, Lc, x + n0 * s.x_image + c * p.H * p.W, s.x_image, count,
-                x_pad.data() + c * chunk * plane);
+                x_pad.data() + c * channel);
     });
     const Split th = split_threads(p.groups, conv_flops(p, s));
     parallel_for(p.groups, th.outer, [&](int64_t g, int) {
       gemm_driver<T>(s.Og, s.KK, count * s.P, T(1),
                      DyPacker<T>{dy + n0 * s.y_image + g * s.Og * s.P, s.y_image, s.P, false},
-                     ColPacker<T>{s.geom, Lc, x_pad.data() + g * s.Cg * chunk * plane, false},
+                     ColPacker<T>{s.geom, Lc, x_pad.data() + g * s.Cg * channel, false},
                      n0 == 0 ? T(0) : T(1), dw + g * s.Og * s.KK, s.KK, th.inner);
     });
   }
@@ -282,8 +406,9 @@ static void conv2d_backward_bias(const ConvParams& p, const T* dy, T* db) {
 }
 
 template <typename T>
-void conv2d_backward(const ConvParams& p, const T* dy, const T* x, const T* w, T* dx, T* dw,
+void conv2d_backward(const ConvParams& params, const T* dy, const T* x, const T* w, T* dx, T* dw,
                      T* db) {
+  const ConvParams p = normalized(params);
   const GroupShape s = group_shape(p);
   if (depthwise_applies(p)) {
     depthwise_backward(p, dy, x, w, dx, dw);
@@ -295,14 +420,17 @@ void conv2d_backward(const ConvParams& p, const T* dy, const T* x, const T* w, T
 }
 
 template <typename T>
-void conv2d_backward_input(const ConvParams& p, const T* dy, const T* w, T* dx) {
+void conv2d_backward_input(const ConvParams& params, const T* dy, const T* w, T* dx) {
+  const ConvParams p = normalized(params);
+  if (depthwise_applies(p)) return depthwise_backward(p, dy, static_cast<const T*>(nullptr), w, dx,
+                                                      static_cast<T*>(nullptr));
   conv2d_backward_input(p, group_shape(p), dy, w, dx);
 }
 
 template void conv2d_forward<float>(const ConvParams&, const float*, const float*, const float*,
-                                    float*);
+                                    float*, bool);
 template void conv2d_forward<double>(const ConvParams&, const double*, const double*,
-                                     const double*, double*);
+                                     const double*, double*, bool);
 template void conv2d_backward<float>(const ConvParams&, const float*, const float*, const float*,
                                      float*, float*, float*);
 template void conv2d_backward<double>(const ConvParams&, const double*, const double*,

@@ -13,8 +13,10 @@ struct ConvParams {
   int64_t Ho, Wo;      // output size
 };
 
+// With relu, y = relu(conv + bias), applied as the result is written out.
 template <typename T>
-void conv2d_forward(const ConvParams& p, const T* x, const T* w, const T* bias, T* y);
+void conv2d_forward(const ConvParams& p, const T* x, const T* w, const T* bias, T* y,
+                    bool relu = false);
 
 // Each of dx, dw, db may be null: that gradient is not computed.
 template <typename T>

@@ -148,7 +148,8 @@ bool depthwise_applies(const ConvParams& p) {
 }
 
 template <typename T>
-void depthwise_forward(const ConvParams& p, const T* x, const T* w, const T* bias, T* y) {
+void depthwise_forward(const ConvParams& p, const T* x, const T* w, const T* bias, T* y,
+                       bool relu) {
   const auto& k = kernels_for<T>(active_capability());
   const PhasePlane L(p);
   const int64_t Og = p.O / p.groups, taps = p.kh * p.kw, P = p.Ho * p.Wo;
@@ -167,11 +168,13 @@ void depthwise_forward(const ConvParams& p, const T* x, const T* w, const T* bia
       if (p.Wo >= kernels::kDepthwiseRun<T>) {  // straight into y, one output row at a time
         for (int64_t oh = 0; oh < p.Ho; ++oh)
           k.row(plane + oh * L.Wq, L.off.data(), w + o * taps, taps, init, dst + oh * p.Wo, p.Wo);
-        continue;
+      } else {
+        k.row(plane, L.off.data(), w + o * taps, taps, init, out, L.run);  // all rows at once
+        for (int64_t oh = 0; oh < p.Ho; ++oh)
+          for (int64_t ow = 0; ow < p.Wo; ++ow) dst[oh * p.Wo + ow] = out[oh * L.Wq + ow];
       }
-      k.row(plane, L.off.data(), w + o * taps, taps, init, out, L.run);  // all rows at once
-      for (int64_t oh = 0; oh < p.Ho; ++oh)
-        for (int64_t ow = 0; ow < p.Wo; ++ow) dst[oh * p.Wo + ow] = out[oh * L.Wq + ow];
+      if (relu)  // as torch: negatives to zero, NaN and -0.0 kept
+        for (int64_t i = 0; i < P; ++i) dst[i] = dst[i] < T(0) ? T(0) : dst[i];
     }
   });
 }
@@ -238,9 +241,9 @@ void depthwise_backward(const ConvParams& p, const T* dy, const T* x, const T* w
 }
 
 template void depthwise_forward<float>(const ConvParams&, const float*, const float*,
-                                       const float*, float*);
+                                       const float*, float*, bool);
 template void depthwise_forward<double>(const ConvParams&, const double*, const double*,
-                                        const double*, double*);
+                                        const double*, double*, bool);
 template void depthwise_backward<float>(const ConvParams&, const float*, const float*,
                                         const float*, float*, float*);
 template void depthwise_backward<double>(const ConvParams&, const double*, const double*,

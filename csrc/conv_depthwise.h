@@ -8,7 +8,8 @@ namespace fastbp {
 bool depthwise_applies(const ConvParams& p);
 
 template <typename T>
-void depthwise_forward(const ConvParams& p, const T* x, const T* w, const T* bias, T* y);
+void depthwise_forward(const ConvParams& p, const T* x, const T* w, const T* bias, T* y,
+                       bool relu = false);
 
 // dx, dw may be null (not computed); the bias gradient is the caller's.
 template <typename T>

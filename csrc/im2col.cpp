@@ -4,6 +4,9 @@
 #include <cstring>
 #include <vector>
 
+#include "dispatch.h"
+#include "gemm/driver.h"
+
 namespace fastbp {
 namespace {
 
@@ -27,25 +30,51 @@ int64_t PaddedInput::padded_rows(const ConvGeometry& g) {
 int64_t PaddedInput::padded_cols(const ConvGeometry& g) {
   return std::max((g.Wo - 1) * g.sw + (g.kw - 1) * g.dw + 1, g.pw + g.W);
 }
-
-bool padded_pixels_pay(const ConvGeometry& g) {
-  if (g.sh != 1 || g.sw != 1 || g.kh * g.kw == 1) return false;
-  const int64_t computed = PaddedInput::padded_rows(g) * PaddedInput::padded_cols(g);
-  return (computed - g.Ho * g.Wo) * 8 <= g.Ho * g.Wo;
+int64_t PaddedInput::phase_image(const ConvGeometry& g) {
+  return ceil_div(padded_rows(g), g.sh) * ceil_div(padded_cols(g), g.sw);
 }
 
-PaddedInput::PaddedInput(const ConvGeometry& g, int64_t images_, bool padded_pixels_)
-    : padded_pixels(padded_pixels_) {
-  Hp = padded_rows(g);
-  Wp = padded_cols(g);
-  plane = Hp * Wp;
+bool padded_pixels_pay(const ConvGeometry& g) {
+  if (g.kh * g.kw == 1) return false;
+  return (PaddedInput::phase_image(g) - g.Ho * g.Wo) * 4 <= g.Ho * g.Wo;
+}
+
+PixelOrder in_place_order(const ConvGeometry& g, int64_t lanes, int64_t& run) {
+  // a run per output row: whole vectors, or a half or a quarter of one for narrow images
+  run = g.Wo <= lanes / 4 ? lanes / 4 : g.Wo <= lanes / 2 ? lanes / 2 : round_up(g.Wo, lanes);
+  if (g.kh * g.kw == 1) return PixelOrder::compact;
+  const int64_t real = g.Ho * g.Wo;
+  const int64_t padded = PaddedInput::phase_image(g) - real, rows = g.Ho * run - real;
+  if (std::min(padded, rows) * 4 > real) return PixelOrder::compact;
+  return padded <= rows ? PixelOrder::padded : PixelOrder::row_runs;
+}
+
+int64_t pixels_per_image(const ConvGeometry& g, PixelOrder order, int64_t run) {
+  switch (order) {
+    case PixelOrder::padded: return PaddedInput::phase_image(g);
+    case PixelOrder::row_runs: return g.Ho * run;
+    default: return g.Ho * g.Wo;
+  }
+}
+
+PaddedInput::PaddedInput(const ConvGeometry& g, int64_t images_, PixelOrder order_, int64_t run_)
+    : order(order_), run(run_) {
+  Hq = ceil_div(padded_rows(g), g.sh);
+  Wq = ceil_div(padded_cols(g), g.sw);
+  image = Hq * Wq;
+  phases = g.sh * g.sw;
   images = images_;
   channels = g.C;
-  slack = padded_pixels ? (g.kw - 1) * g.dw : 0;
+  // dropped pixels of the last image reach past its phase by at most one row of taps
+  slack = order == PixelOrder::compact ? 0 : Wq + run + (g.kw - 1) * g.dw / g.sw + 1;
   tap.resize(g.C * g.kh * g.kw);
   for (int64_t c = 0, q = 0; c < g.C; ++c)
     for (int64_t ki = 0; ki < g.kh; ++ki)
-      for (int64_t kj = 0; kj < g.kw; ++kj) tap[q++] = c * images * plane + ki * g.dh * Wp + kj * g.dw;
+      for (int64_t kj = 0; kj < g.kw; ++kj) {
+        const int64_t r = ki * g.dh, col = kj * g.dw;
+        const int64_t phase = (r % g.sh) * g.sw + col % g.sw;
+        tap[q++] = c * channel_size() + phase * images * image + (r / g.sh) * Wq + col / g.sw;
+      }
 }
 
 template <typename T>
@@ -53,32 +82,55 @@ void pad_input(const ConvGeometry& g, const PaddedInput& L, const T* x, int64_t 
                int64_t count, T* x_pad) {
   std::fill(x_pad + L.size() - L.slack, x_pad + L.size(), T(0));
   for (int64_t c = 0; c < g.C; ++c)
-    for (int64_t b = 0; b < count; ++b) {
-      T* plane = x_pad + (c * L.images + b) * L.plane;
-      const T* src = x + b * x_image + c * g.H * g.W;
-      std::fill(plane, plane + g.ph * L.Wp, T(0));
-      for (int64_t ih = 0; ih < g.H; ++ih) {
-        T* d = plane + (g.ph + ih) * L.Wp;
-        std::fill(d, d + g.pw, T(0));
-        std::copy(src + ih * g.W, src + (ih + 1) * g.W, d + g.pw);
-        std::fill(d + g.pw + g.W, d + L.Wp, T(0));
+    for (int64_t rp = 0; rp < g.sh; ++rp)
+      for (int64_t cp = 0; cp < g.sw; ++cp) {
+        // columns j of this phase whose padded column j*sw + cp is input column iw in [0, W)
+        const int64_t j0 = std::min(ceil_div(std::max<int64_t>(g.pw - cp, 0), g.sw), L.Wq);
+        const int64_t j1 = std::clamp<int64_t>(ceil_div(g.pw + g.W - cp, g.sw), j0, L.Wq);
+        for (int64_t b = 0; b < count; ++b) {
+          T* block = x_pad + c * L.channel_size() + ((rp * g.sw + cp) * L.images + b) * L.image;
+          const T* src = x + b * x_image + c * g.H * g.W;
+          for (int64_t rq = 0; rq < L.Hq; ++rq) {
+            T* d = block + rq * L.Wq;
+            const int64_t ih = rq * g.sh + rp - g.ph;
+            if (ih < 0 || ih >= g.H) {
+              std::fill(d, d + L.Wq, T(0));
+              continue;
+            }
+            const T* row = src + ih * g.W + (j0 * g.sw + cp - g.pw);
+            std::fill(d, d + j0, T(0));
+            if (g.sw == 1)
+              std::copy(row, row + (j1 - j0), d + j0);
+            else
+              for (int64_t j = j0; j < j1; ++j) d[j] = row[(j - j0) * g.sw];
+            std::fill(d + j1, d + L.Wq, T(0));
+          }
+        }
       }
-      std::fill(plane + (g.ph + g.H) * L.Wp, plane + L.plane, T(0));
-    }
 }
 
 int64_t make_pixel_runs(const ConvGeometry& g, const PaddedInput& L, int64_t pix, int64_t count,
                         PixelRun* runs) {
-  if (L.padded_pixels) {
+  if (L.order == PixelOrder::padded) {
     runs[0] = PixelRun{0, count, pix};
     return 1;
+  }
+  if (L.order == PixelOrder::row_runs) {
+    int64_t n = 0;
+    for (int64_t out = 0; out < count; ++n) {
+      const int64_t j = pix + out, u = j / L.run, lane = j % L.run;
+      const int64_t len = std::min(count - out, L.run - lane);
+      runs[n] = PixelRun{out, len, (u / g.Ho) * L.image + (u % g.Ho) * L.Wq + lane};
+      out += len;
+    }
+    return n;
   }
   const int64_t P = g.Ho * g.Wo;
   int64_t n = 0, out = 0;
   int64_t image = pix / P, q = pix % P, oh = q / g.Wo, ow = q % g.Wo;
   while (out < count) {
     const int64_t len = std::min(count - out, g.Wo - ow);
-    runs[n++] = PixelRun{out, len, image * L.plane + oh * g.sh * L.Wp + ow * g.sw};
+    runs[n++] = PixelRun{out, len, image * L.image + oh * L.Wq + ow};
     out += len;
     ow = 0;
     if (++oh == g.Ho) {
@@ -87,6 +139,23 @@ int64_t make_pixel_runs(const ConvGeometry& g, const PaddedInput& L, int64_t pix
     }
   }
   return n;
+}
+
+template <>
+kernels::gather_rows_fn<float> gather_rows_kernel<float>() {
+#ifdef FASTBP_X86_KERNELS
+  if (active_capability() == Capability::avx512) return kernels::avx512::sgather_rows;
+  if (active_capability() == Capability::avx2) return kernels::avx2::sgather_rows;
+#endif
+  return kernels::ref::sgather_rows;
+}
+template <>
+kernels::gather_rows_fn<double> gather_rows_kernel<double>() {
+#ifdef FASTBP_X86_KERNELS
+  if (active_capability() == Capability::avx512) return kernels::avx512::dgather_rows;
+  if (active_capability() == Capability::avx2) return kernels::avx2::dgather_rows;
+#endif
+  return kernels::ref::dgather_rows;
 }
 
 template <typename T>

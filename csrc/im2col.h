@@ -10,6 +10,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/gather.h"
+
 namespace fastbp {
 
 struct ConvGeometry {
@@ -21,28 +23,53 @@ struct ConvGeometry {
   int64_t Ho, Wo;   // output size
 };
 
-// x_pad layout: [channel][image][Hp][Wp] for `images` images.
+// x_pad layout: [channel][phase][image][Hq][Wq] for `images` images. The zero-padded plane
+// (Hp x Wp) of each channel and image is split into stride phases: padded element (r, c) lies in
+// phase (r % sh) * sw + c % sw at row r / sh, column c / sw. Then tap (ki, kj) of output pixel
+// (oh, ow) lies at a fixed offset from oh * Wq + ow for any stride and dilation, so a run of
+// output pixels along a row is a run of consecutive elements (with stride 1 there is one phase
+// and this is the plain padded plane).
 //
-// Pixel numbering: normally pixel j is output pixel j % (Ho*Wo) of image j / (Ho*Wo). With
-// `padded_pixels` (stride 1 only), pixel j is instead x_pad position j itself: output rows have
-// pitch Wp and images pitch Hp*Wp, so every run of pixels is one contiguous copy; the pixels
-// with ow >= Wo or oh >= Ho are computed too and dropped by the caller.
-struct PaddedInput {
-  int64_t Hp, Wp, plane, images;
-  std::vector<int64_t> tap;  // per column-matrix row q = (c, ki, kj): offset in x_pad
-  int64_t channels;
-  bool padded_pixels;
-  int64_t slack;  // zeros after the last plane: the last taps of dropped pixels read them
+// Pixel numbering (the columns of col):
+// - compact: pixel j is output pixel j % (Ho*Wo) of image j / (Ho*Wo).
+// - padded: pixel j is position j of the first phase: output rows have pitch Wq and images pitch
+//   Hq*Wq, so col[q][j] = x_pad[tap[q] + j] can be read in place.
+// - row_runs: each output row is a run of `run` pixels (Wo rounded up to whole vectors, or to a
+//   half or a quarter of one), runs of one image Wq apart in x_pad and images Hq*Wq apart: for
+//   small images this drops far fewer pixels than `padded`, and each vector (or half, quarter)
+//   of B is still one contiguous load.
+// Pixels outside the output (ow >= Wo, oh >= Ho) are computed too and dropped by the caller.
+enum class PixelOrder { compact, padded, row_runs };
 
-  PaddedInput(const ConvGeometry& g, int64_t images, bool padded_pixels = false);
+struct PaddedInput {
+  int64_t Hq, Wq, image;  // one phase of one image: Hq x Wq, image = Hq * Wq elements
+  int64_t phases, images, channels;
+  std::vector<int64_t> tap;  // per column-matrix row q = (c, ki, kj): offset in x_pad
+  PixelOrder order;
+  int64_t run;    // pixels per output row with row_runs
+  int64_t slack;  // zeros after the last channel: the last taps of dropped pixels read them
+
+  PaddedInput(const ConvGeometry& g, int64_t images, PixelOrder order = PixelOrder::compact,
+              int64_t run = 0);
   static int64_t padded_rows(const ConvGeometry& g);  // Hp
   static int64_t padded_cols(const ConvGeometry& g);  // Wp
-  int64_t size() const { return channels * images * plane + slack; }
+  // Hq * Wq: the pixel pitch of images in padded numbering
+  static int64_t phase_image(const ConvGeometry& g);
+  int64_t channel_size() const { return phases * images * image; }
+  int64_t size() const { return channels * channel_size() + slack; }
 };
 
-// Whether numbering pixels by padded position pays: stride 1, a kernel larger than 1x1 and at
-// most 1/8 of the computed pixels dropped.
+// Whether numbering pixels by padded position pays: a kernel larger than 1x1 and at most a
+// quarter of the computed pixels dropped.
 bool padded_pixels_pay(const ConvGeometry& g);
+
+// The numbering for reading col in place with vectors of `lanes` values: padded or row_runs,
+// whichever drops fewer pixels, if that is at most a quarter; else compact. `run` gets the
+// row_runs run length.
+PixelOrder in_place_order(const ConvGeometry& g, int64_t lanes, int64_t& run);
+
+// Computed pixels per image under an order (their pitch in the GEMM's columns).
+int64_t pixels_per_image(const ConvGeometry& g, PixelOrder order, int64_t run);
 
 // Copies `count` images of g.C channels (x_image apart, channel c at x + c*H*W) into x_pad.
 template <typename T>
@@ -51,13 +78,15 @@ void pad_input(const ConvGeometry& g, const PaddedInput& L, const T* x, int64_t 
 
 // Pixels [pix, pix + count) of a run of images, cut at the ends of output rows (one run with
 // padded_pixels): within a run, pixel out + i of the packed sequence sits at x_pad position
-// pos + i*sw.
-struct PixelRun {
-  int64_t out, len, pos;
-};
+// pos + i.
+using PixelRun = kernels::GatherRun;
 // Fills runs (capacity `count`); returns how many.
 int64_t make_pixel_runs(const ConvGeometry& g, const PaddedInput& L, int64_t pix, int64_t count,
                         PixelRun* runs);
+
+// The packers' copy loop for the active CPU path (kernels/gather.h).
+template <typename T>
+kernels::gather_rows_fn<T> gather_rows_kernel();
 
 // x += col2im(col), where row r of col starts at col + r*ld_col; zero x first for a plain col2im.
 template <typename T>

@@ -9,13 +9,14 @@ namespace fastbp {
 
 template <typename T>
 void linear_forward(int64_t B, int64_t I, int64_t O, const T* x, const T* w, const T* bias,
-                    T* y) {
+                    T* y, bool relu) {
   T beta = T(0);
   if (bias) {
     for (int64_t r = 0; r < B; ++r) std::copy(bias, bias + O, y + r * O);
     beta = T(1);
   }
-  gemm(false, true, B, O, I, T(1), x, I, w, I, beta, y, O);
+  gemm(false, true, B, O, I, T(1), x, I, w, I, beta, y, O,
+       relu ? Epilogue::relu : Epilogue::none);
 }
 
 template <typename T>
@@ -40,9 +41,9 @@ void linear_backward(int64_t B, int64_t I, int64_t O, const T* dy, const T* x, c
 }
 
 template void linear_forward<float>(int64_t, int64_t, int64_t, const float*, const float*,
-                                    const float*, float*);
+                                    const float*, float*, bool);
 template void linear_forward<double>(int64_t, int64_t, int64_t, const double*, const double*,
-                                     const double*, double*);
+                                     const double*, double*, bool);
 template void linear_backward<float>(int64_t, int64_t, int64_t, const float*, const float*,
                                      const float*, float*, float*, float*);
 template void linear_backward<double>(int64_t, int64_t, int64_t, const double*, const double*,

@@ -5,8 +5,10 @@
 
 namespace fastbp {
 
+// With relu, Y = relu(X W^T + b), applied as each tile of Y is finished.
 template <typename T>
-void linear_forward(int64_t B, int64_t I, int64_t O, const T* x, const T* w, const T* bias, T* y);
+void linear_forward(int64_t B, int64_t I, int64_t O, const T* x, const T* w, const T* bias, T* y,
+                    bool relu = false);
 
 template <typename T>
 void linear_backward(int64_t B, int64_t I, int64_t O, const T* dy, const T* x, const T* w, T* dx,

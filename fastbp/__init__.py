@@ -22,11 +22,13 @@ from .functional import (conv1d, conv1d_backward, conv2d, conv2d_backward, linea
                          linear_backward, matmul)
 from .functional import (batched_matmul, conv_transpose1d, conv_transpose1d_backward,
                          conv_transpose2d, conv_transpose2d_backward)
-from .runtime import cpu_capability, get_num_threads, set_num_threads, show_config, threads
+from .runtime import (cpu_capability, get_num_threads, get_workspace_limit, set_num_threads,
+                      set_workspace_limit, show_config, threads)
 from .tensor import Tensor, no_grad
 from .tensor import cat, enable_grad, stack, where
 from .serialization import load, save
 from . import nn, optim, reference
+from . import distributed  # mpi4py is imported on first use (pip install "fastbp[mpi]")
 from .nn.init import manual_seed
 
 __version__: str = _core.__version__
@@ -36,7 +38,8 @@ __all__ = [
     "matmul", "batched_matmul", "conv_transpose1d", "conv_transpose1d_backward",
     "conv_transpose2d", "conv_transpose2d_backward",
     "Tensor", "no_grad", "enable_grad", "cat", "stack", "where", "save", "load",
-    "nn", "optim", "reference", "manual_seed",
+    "nn", "optim", "reference", "distributed", "manual_seed",
     "set_num_threads", "get_num_threads", "threads", "cpu_capability", "show_config",
+    "set_workspace_limit", "get_workspace_limit",
     "__version__",
 ]

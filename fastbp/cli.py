@@ -31,6 +31,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="comma-separated layers or shapes to run, e.g. conv:ppg-c1,linear:mlp")
     bench.add_argument("--threads", type=int, default=None,
                        help="threads for fastbp and its peers (default: fastbp's default)")
+    bench.add_argument("--peers", metavar="NAMES",
+                       help="comma-separated peers to time against (default: all installed of "
+                            "numpy, torch, onnxruntime); the numpy reference still checks results")
     bench.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     bench.add_argument("--plot", metavar="FILE",
                        help="also draw a bar chart of the time ratios (PNG; needs matplotlib)")
@@ -73,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"--only: unknown {args.suite} {', '.join(unknown)}; "
                      f"choose from {', '.join(suite.names())}")
-    results = suite.run(args.quick, only=only)
+    peers = None if args.peers is None else [n.strip() for n in args.peers.split(",") if n.strip()]
+    results = suite.run(args.quick, only=only, peers=peers)
     results = report.describe(results, argv)
     report.print_table(results)
     if args.json:

@@ -110,13 +110,16 @@ def _int_tuple(op, name, value, n, minimum):
     return tuple(result)
 
 
-def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
+           activation=None):
     """2-d convolution (cross-correlation) as torch.nn.functional.conv2d.
 
     input (N, C_in, H, W) or (C_in, H, W); weight (C_out, C_in/groups, kH, kW); bias (C_out,).
     stride, dilation: int or pair >= 1. padding: int or pair >= 0, 'valid' or 'same'.
+    activation='relu' applies relu as the result is written out (the same bits as relu after).
     """
-    return _core.conv("conv2d", 2, input, weight, bias, stride, padding, dilation, groups)
+    return _core.conv("conv2d", 2, input, weight, bias, stride, padding, dilation, groups,
+                      activation)
 
 
 def conv2d_backward(grad_output, input, weight, stride=1, padding=0, dilation=1, groups=1, *,
@@ -129,9 +132,12 @@ def conv2d_backward(grad_output, input, weight, stride=1, padding=0, dilation=1,
                                dilation, groups, input_grad, weight_grad, bias_grad)
 
 
-def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
-    """1-d convolution as torch.nn.functional.conv1d: input (N, C_in, L) or (C_in, L)."""
-    return _core.conv("conv1d", 1, input, weight, bias, stride, padding, dilation, groups)
+def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
+           activation=None):
+    """1-d convolution as torch.nn.functional.conv1d: input (N, C_in, L) or (C_in, L).
+    activation='relu' applies relu as the result is written out."""
+    return _core.conv("conv1d", 1, input, weight, bias, stride, padding, dilation, groups,
+                      activation)
 
 
 def conv1d_backward(grad_output, input, weight, stride=1, padding=0, dilation=1, groups=1, *,
@@ -141,9 +147,10 @@ def conv1d_backward(grad_output, input, weight, stride=1, padding=0, dilation=1,
                                dilation, groups, input_grad, weight_grad, bias_grad)
 
 
-def linear(input, weight, bias=None):
-    """input @ weight.T + bias, as torch.nn.functional.linear: input (..., in), weight (out, in)."""
-    return _core.linear(input, weight, bias)
+def linear(input, weight, bias=None, *, activation=None):
+    """input @ weight.T + bias, as torch.nn.functional.linear: input (..., in), weight (out, in).
+    activation='relu' applies relu to each tile of the result as the GEMM finishes it."""
+    return _core.linear(input, weight, bias, activation)
 
 
 def linear_backward(grad_output, input, weight, *, input_grad=True, weight_grad=True,

@@ -10,7 +10,8 @@ from typing import Any, Iterator
 
 from . import _core
 
-__all__ = ["set_num_threads", "get_num_threads", "threads", "cpu_capability", "show_config"]
+__all__ = ["set_num_threads", "get_num_threads", "threads", "cpu_capability", "show_config",
+           "set_workspace_limit", "get_workspace_limit"]
 
 _MAX_THREADS = 1024
 
@@ -54,6 +55,25 @@ def threads(n: int) -> Iterator[None]:
         yield
     finally:
         _core.set_thread_override(previous)
+
+
+def set_workspace_limit(nbytes: int) -> None:
+    """Cap the scratch memory a convolution may allocate beyond its inputs and outputs (default
+    64 MiB): large batches are processed in chunks that fit. Results do not depend on it."""
+    if isinstance(nbytes, bool):
+        raise TypeError(f"set_workspace_limit: nbytes must be an int, got {nbytes!r}")
+    try:
+        value = operator.index(nbytes)
+    except TypeError:
+        raise TypeError(f"set_workspace_limit: nbytes must be an int, got {nbytes!r}") from None
+    if not 1 << 20 <= value <= 1 << 50:
+        raise ValueError(f"set_workspace_limit: nbytes must be between 1 MiB and 1 PiB, got {value}")
+    _core.set_workspace_limit(value)
+
+
+def get_workspace_limit() -> int:
+    """The scratch memory cap of set_workspace_limit, in bytes."""
+    return _core.workspace_limit()
 
 
 def cpu_capability() -> str:

@@ -83,7 +83,9 @@ class Function:
 
     def __init__(self, inputs):
         self.inputs = inputs
-        self.needs_grad = tuple(t.requires_grad for t in inputs)
+        # all False under no_grad: forward need not keep anything for a backward that won't run
+        enabled = _grad_state.enabled
+        self.needs_grad = tuple(enabled and t.requires_grad for t in inputs)
 
     @classmethod
     def _tensor_args(cls, inputs) -> tuple:
@@ -109,7 +111,7 @@ class Function:
         ctx = cls(inputs)
         with np.errstate(all="ignore"):  # NaN and inf propagate silently, as in torch
             out = ctx.forward(*(t.data for t in inputs), **options)
-        record = _grad_state.enabled and any(ctx.needs_grad)
+        record = any(ctx.needs_grad)
         result = Tensor(out, requires_grad=record)
         if record:
             result._ctx = ctx

@@ -426,6 +426,7 @@ def _mha_call():
     return st.integers(0, 2**32 - 1).map(build)
 
 
+EPILOGUE = dict(activation=Arg("choice", choices=("relu",), optional=True))  # None or 'relu'
 OPS_LINEAR_ARGS = dict(input=Arg("array", mismatch=(-1,)), weight=Arg("array", mismatch=(1,)),
                        bias=Arg("array", optional=True, mismatch=(0,)))
 TENSOR = Arg("array")
@@ -437,7 +438,7 @@ def _ops() -> list[Op]:
     ops = []
     for nd in (1, 2):
         ops += [
-            Op(f"conv{nd}d", getattr(fastbp, f"conv{nd}d"), _conv_args(nd, False),
+            Op(f"conv{nd}d", getattr(fastbp, f"conv{nd}d"), dict(_conv_args(nd, False), **EPILOGUE),
                conv_calls(nd), numpy_level=True),
             Op(f"conv{nd}d_backward", getattr(fastbp, f"conv{nd}d_backward"), _conv_args(nd, True),
                conv_calls(nd, backward=True), numpy_level=True),
@@ -452,7 +453,7 @@ def _ops() -> list[Op]:
         Op("linear", fastbp.linear,
            dict(input=Arg("array", ndims=(1, 2, 3, 4, 5, 6), mismatch=(-1,)),
                 weight=Arg("array", ndims=(2,), mismatch=(1,)),
-                bias=Arg("array", ndims=(1,), optional=True, mismatch=(0,))),
+                bias=Arg("array", ndims=(1,), optional=True, mismatch=(0,)), **EPILOGUE),
            linear_calls(), numpy_level=True),
         Op("linear_backward", fastbp.linear_backward,
            dict(grad_output=Arg("array", ndims=(1, 2, 3, 4, 5, 6), mismatch=(-1,)),

@@ -1,6 +1,7 @@
 """examples/kidppg: the KID-PPG material (wheel, demo pickle, Keras weights), the weight
-conversion, the PyTorch peer network against the authors' TensorFlow numbers, and the adaptive
-filter (spectral loss, its gradient, the fastbp fit) against finite differences and torch.
+conversion, the PyTorch peer network against the authors' TensorFlow numbers, the fastbp network
+(outputs and Gaussian NLL gradients against the peer, predictions against TensorFlow's), and the
+adaptive filter (spectral loss, its gradient, the fastbp fit) against finite differences and torch.
 
 The wheel is downloaded once into fastbp's cache (examples/kidppg/material.py); without it
 (no network, no pip) the tests that need it skip and say why."""
@@ -20,7 +21,8 @@ TESTS = Path(__file__).resolve().parent
 EXAMPLES = TESTS.parent / "examples"
 sys.path[:0] = [str(EXAMPLES), str(TESTS)]  # the example's package and the torch peer network
 
-from kidppg import adaptive_filter, architecture, keras_weights, material, pipeline  # noqa: E402
+from kidppg import (adaptive_filter, architecture, finetune, keras_weights, material,  # noqa: E402
+                    network, pipeline)
 
 
 @pytest.fixture(scope="module")
@@ -180,6 +182,148 @@ def test_torch_peer_reproduces_tensorflow(demo, state_dict):
     np.testing.assert_allclose(std, TF_STD, atol=1e-3)
 
 
+# --- the fastbp network against the PyTorch peer and TensorFlow ---------------------------------
+# Gradient error over the largest |gradient| of each parameter; measured 2e-14 (float64) and
+# 1e-5 (float32) at worst here. The attention and bias gradients are sums that cancel
+# (LayerNorm's input gradient sums to zero per row), so their float32 rounding shows relative
+# to their own small size: 2.2e-5 on other windows of the recording.
+GRAD_TOL = {np.float64: 1e-12, np.float32: 5e-5}
+OUT_TOL = {np.float64: dict(rtol=1e-11, atol=1e-9), np.float32: dict(rtol=1e-5, atol=1e-3)}
+
+
+def _random_state_dict(seed):
+    """Weights drawn as fastbp (torch) initialises, plus a spread in the biases."""
+    rng = np.random.default_rng(seed)
+    state = network.KIDPPG(dtype=np.float64, rng=rng).state_dict()
+    for key in state:
+        if key.endswith("bias"):
+            state[key] = rng.uniform(-0.1, 0.1, state[key].shape)
+    return state
+
+
+def _fastbp_nll_grads(state, pairs, target, dtype, input_grad):
+    model = network.build_network(state, dtype=dtype)
+    x = fastbp.Tensor(pairs.astype(dtype), requires_grad=input_grad)
+    out = model(x)
+    loss = network.gaussian_nll(out, target.astype(dtype))
+    loss.backward()
+    grads = {name: p.grad for name, p in model.named_parameters()}
+    return out.data, loss.item(), grads, x.grad
+
+
+def _torch_nll_grads(torch, state, pairs, target, dtype):
+    """The peer on torch's plain attention (SDPBackend.MATH): its fused CPU attention kernel
+    recomputes the softmax in backward from the log-sum-exp, which float32 cannot do when the
+    scores reach 1e9 as they do on real PPG (float32 spacing there is 256), giving gradients
+    off by 100x and more."""
+    import kidppg_torch
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    tdtype = {np.float32: torch.float32, np.float64: torch.float64}[dtype]
+    model = kidppg_torch.from_state_dict(state, dtype=tdtype)
+    x = torch.tensor(pairs, dtype=tdtype, requires_grad=True)
+    with sdpa_kernel(SDPBackend.MATH):
+        out = model(x)
+        mean, std = kidppg_torch.mean_std(out)
+        loss = torch.nn.functional.gaussian_nll_loss(mean, torch.tensor(target, dtype=tdtype),
+                                                     std ** 2, full=True)
+        loss.backward()
+    grads = {name: p.grad.numpy() for name, p in model.named_parameters()}
+    return out.detach().numpy(), loss.item(), grads, x.grad.numpy()
+
+
+def _check_against_torch(state, pairs, target, dtype, input_grad=True):
+    torch = pytest.importorskip("torch")
+    out, loss, grads, gx = _fastbp_nll_grads(state, pairs, target, dtype, input_grad)
+    t_out, t_loss, t_grads, t_gx = _torch_nll_grads(torch, state, pairs, target, dtype)
+    assert out.dtype == dtype and out.shape == (len(pairs), 2)
+    np.testing.assert_allclose(out, t_out, **OUT_TOL[dtype])
+    np.testing.assert_allclose(loss, t_loss, rtol=GRAD_TOL[dtype])
+    assert list(grads) == list(t_grads) == list(architecture.state_dict_shapes())
+    for name, want in list(t_grads.items()) + [("pairs", t_gx)] * input_grad:
+        got = grads[name] if name != "pairs" else gx
+        assert got.dtype == dtype and got.shape == want.shape, name
+        error = np.abs(got - want).max() / np.abs(want).max()
+        assert error <= GRAD_TOL[dtype], f"{name}: gradient error {error:.2e} of its max"
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n", [1, 5])
+def test_network_matches_torch_random_weights(dtype, n):
+    """Unit-scale inputs, so the attention softmax is far from one-hot and its gradient counts."""
+    rng = np.random.default_rng(10 + n)
+    pairs = rng.standard_normal((n, 256, 2))
+    target = rng.normal(0.0, 2.0, n)
+    _check_against_torch(_random_state_dict(n), pairs, target, dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("input_grad", [True, False], ids=["pairs-grad", "chain"])
+def test_network_matches_torch_published_weights(demo, state_dict, dtype, input_grad):
+    """Consecutive pairs of the recording: without an input gradient each window goes through
+    the conv blocks once (the chain path), with one twice; both match the peer."""
+    x, y = demo
+    pairs, target = pipeline.temporal_pairs(x[:8, 0], y[:8])
+    assert network.is_chain(fastbp.Tensor(pairs)) and not network.is_chain(
+        fastbp.Tensor(pairs, requires_grad=True))
+    _check_against_torch(state_dict, pairs, target, dtype, input_grad)
+
+
+def test_network_reproduces_tensorflow(demo, state_dict):
+    x, y = demo
+    pairs, _ = pipeline.temporal_pairs(x[:, 0].astype(np.float32), y)
+    mean, std = network.predict(network.build_network(state_dict), pairs[TF_INDEX])
+    assert mean.dtype == std.dtype == np.float32
+    np.testing.assert_allclose(mean, TF_MEAN, atol=1e-3)
+    np.testing.assert_allclose(std, TF_STD, atol=1e-3)
+
+
+def test_network_shapes_modes_and_bad_input():
+    state = _random_state_dict(3)
+    model = network.build_network(state)
+    assert not model.training and model.hidden.weight.dtype == np.float32
+    assert sum(p.data.size for p in model.parameters()) == architecture.PARAMETER_COUNT
+    pairs = np.random.default_rng(4).standard_normal((7, 256, 2))
+    mean, std = network.predict(model, pairs)
+    assert mean.shape == std.shape == (7,) and np.all(std >= 1)
+    batched = network.predict(model, pairs, batch_size=3)
+    np.testing.assert_allclose(batched[0], mean, rtol=1e-5, atol=1e-6)
+    for n in (0, 1):
+        mean_n, std_n = network.predict(model, pairs[:n])
+        assert mean_n.shape == std_n.shape == (n,)
+    model.train()  # dropout draws: two calls differ, eval mode does not
+    a, b = network.predict(model, pairs)[0], network.predict(model, pairs)[0]
+    assert not np.array_equal(a, b)
+    with pytest.raises(ValueError, match=r"pairs must have shape \(N, 256, 2\).*\(7, 2, 256\)"):
+        network.predict(model, pairs.transpose(0, 2, 1))
+    with pytest.raises(TypeError, match="float32 or float64, got int64"):
+        network.predict(model, np.zeros((2, 256, 2), np.int64))
+
+
+def test_adam_steps_match_torch():
+    """Three steps of the authors' recipe (Gaussian NLL, Adam lr 5e-4) on fastbp and torch."""
+    torch = pytest.importorskip("torch")
+    import kidppg_torch
+    from fastbp import optim
+    state = _random_state_dict(5)
+    rng = np.random.default_rng(6)
+    pairs, target = rng.standard_normal((6, 256, 2)), rng.normal(0.0, 2.0, 6)
+    model = network.build_network(state, dtype=np.float64)
+    peer = kidppg_torch.from_state_dict(state, dtype=torch.float64)
+    opt = optim.Adam(model.parameters(), lr=architecture.ADAM_LR)
+    t_opt = torch.optim.Adam(peer.parameters(), lr=architecture.ADAM_LR)
+    x, y = torch.from_numpy(pairs), torch.from_numpy(target)
+    for _ in range(3):
+        opt.zero_grad()
+        network.gaussian_nll(model(pairs), target).backward()
+        opt.step()
+        t_opt.zero_grad()
+        mean, std = kidppg_torch.mean_std(peer(x))
+        torch.nn.functional.gaussian_nll_loss(mean, y, std ** 2, full=True).backward()
+        t_opt.step()
+    for (name, p), q in zip(model.named_parameters(), peer.parameters()):
+        np.testing.assert_allclose(p.data, q.detach().numpy(), rtol=1e-9, atol=1e-11, err_msg=name)
+
+
 # --- pipeline -----------------------------------------------------------------------------------
 def test_zscore_round_trip_and_constant_channel():
     rng = np.random.default_rng(2)
@@ -270,27 +414,84 @@ def test_filter_init_and_shapes():
     assert out.shape == (1, 256)
 
 
-def test_default_filter_then_torch_peer_meets_accuracy_target(demo, state_dict):
-    """The whole pipeline, the network stage on the torch peer until fastbp has it: the default
-    filter (seed 0, 1000 steps) gives MAE <= 3.3 bpm; the authors' TensorFlow runs gave 2.8-3.2
-    (3.11, 2.84, 2.96, 2.97 for Keras seeds 0-3), the raw PPG gives 6.42."""
-    pytest.importorskip("torch")
-    import kidppg_torch
+def test_default_pipeline_meets_accuracy_target(demo, state_dict):
+    """The whole pipeline on fastbp: the default filter (seed 0, 1000 steps), then the network,
+    gives MAE <= 3.3 bpm; the authors' TensorFlow runs gave 2.8-3.2 (3.11, 2.84, 2.96, 2.97 for
+    Keras seeds 0-3), the raw PPG gives 6.42."""
     x, y = demo
     x_norm, mean, std = pipeline.zscore(x)
     filtered, _, losses = adaptive_filter.fit(x_norm, seed=0)
     assert losses[-1] < 0.6 * losses[0]
     ppg = pipeline.denormalise(filtered, mean[:, 0], std[:, 0])
     pairs, target = pipeline.temporal_pairs(ppg.astype(np.float32), y)
-    estimate, _ = kidppg_torch.predict(kidppg_torch.from_state_dict(state_dict), pairs)
+    estimate, _ = network.predict(network.build_network(state_dict), pairs)
     assert pipeline.mae(estimate, target) <= 3.3
 
 
+def test_finetune_split_and_steps():
+    rng = np.random.default_rng(7)
+    pairs, target = rng.standard_normal((21, 256, 2)), rng.normal(0.0, 2.0, 21)
+    (train, train_y), (test, test_y) = finetune.split_halves(pairs, target)
+    assert len(train) == 10 - finetune.GAP and len(test) == 11
+    np.testing.assert_array_equal(test_y, target[10:])
+    model = network.build_network(_random_state_dict(8))
+    before = [p.data.copy() for p in model.parameters()]
+    losses = finetune.finetune(model, train, train_y, epochs=2, batch_size=4)
+    assert losses.shape == (2,) and np.all(np.isfinite(losses)) and not model.training
+    assert all(not np.array_equal(p.data, b) for p, b in zip(model.parameters(), before))
+    with pytest.raises(ValueError, match="too few"):
+        finetune.split_halves(pairs[:9], target[:9])
+
+
 # --- the example --------------------------------------------------------------------------------
-def test_example_runs(wheel):
-    pytest.importorskip("h5py", reason="the example reads the Keras weights, which needs h5py")
-    result = subprocess.run([sys.executable, str(EXAMPLES / "kid_ppg.py"), "--wheel", str(wheel),
-                             "--steps", "3"], capture_output=True, text=True, timeout=300,
-                            cwd=EXAMPLES)
+def _run_example(*args):
+    return subprocess.run([sys.executable, str(EXAMPLES / "kid_ppg.py"), *map(str, args)],
+                          capture_output=True, text=True, timeout=300, cwd=EXAMPLES)
+
+
+def test_example_runs(wheel, state_dict, tmp_path):
+    try:
+        import matplotlib  # noqa: F401
+        plot = ["--plot", tmp_path / "hr.png"]
+    except ImportError:
+        plot = []
+    result = _run_example("--wheel", wheel, "--steps", 3, "--seeds", 2, "--finetune",
+                          "--epochs", 1, *plot)
+    out = result.stdout
+    assert result.returncode == 0, out + result.stderr
+    assert "215 windows" in out and "raw PPG: KID-PPG 6.42 bpm" in out
+    assert out.count("MAE vs ECG: KID-PPG") == 2 and "over 2 seeds: median" in out
+    assert "MAE on the second half (107 pairs): published weights" in out
+    if plot:
+        assert (tmp_path / "hr.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_example_plot_without_matplotlib(tmp_path):
+    """--plot without matplotlib stops before any work, saying what to install."""
+    run = ("import runpy, sys; sys.modules['matplotlib'] = None; "
+           f"sys.argv = ['kid_ppg.py', '--plot', {str(tmp_path / 'x.png')!r}]; "
+           f"runpy.run_path({str(EXAMPLES / 'kid_ppg.py')!r}, run_name='__main__')")
+    result = subprocess.run([sys.executable, "-c", run], capture_output=True, text=True,
+                            timeout=120, cwd=EXAMPLES)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "--plot needs matplotlib: pip install matplotlib" in result.stderr
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_example_predict(wheel, demo, state_dict, tmp_path):
+    x, y = demo
+    pairs, _ = pipeline.temporal_pairs(x[:10, 0].astype(np.float32), y[:10])
+    np.save(tmp_path / "in.npy", pairs)
+    result = _run_example("predict", "--pairs", tmp_path / "in.npy", "--out", tmp_path / "out.npy",
+                          "--wheel", wheel)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "215 windows" in result.stdout and "spectral peak raw PPG" in result.stdout
+    out = np.load(tmp_path / "out.npy")
+    assert out.shape == (9, 2) and out.dtype == np.float32
+    mean, std = network.predict(network.build_network(state_dict), pairs)
+    np.testing.assert_array_equal(out, np.stack([mean, std], axis=1))
+    np.testing.assert_allclose(out[[0, 1], 0], TF_MEAN[:2], atol=1e-3)
+
+    np.save(tmp_path / "bad.npy", pairs[:, :100])
+    result = _run_example("predict", "--pairs", tmp_path / "bad.npy", "--out", tmp_path / "o.npy",
+                          "--wheel", wheel)
+    assert result.returncode == 1 and "pairs must have shape (N, 256, 2)" in result.stderr

@@ -938,7 +938,9 @@ def test_padded_image_paths(xs, ws, padding, dilation, groups, dtype):
     finally:
         fastbp.set_num_threads(threads)
     for got, got2, want in zip(one, two, ref_bwd(dy, x, w, **kw)):
-        np.testing.assert_allclose(got, want, **tol)
+        # a gradient summed over thousands of pixels: its error scales with its largest entries
+        np.testing.assert_allclose(got, want, rtol=tol["rtol"],
+                                   atol=tol["atol"] * max(1.0, float(np.abs(want).max())))
         assert np.array_equal(got, got2)
 
 

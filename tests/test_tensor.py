@@ -245,6 +245,8 @@ def test_relu_flatten_grads():
     check_grads(lambda x: F.flatten(x), rand(2, 3, 4))
     check_grads(lambda x: F.flatten(x, 0, 1), rand(2, 3, 4))
     assert F.flatten(Tensor(rand(2, 3, 4, 5)), 1, 2).shape == (2, 12, 5)
+    assert F.flatten(Tensor(np.zeros((0, 16, 64))), 1).shape == (0, 1024)  # as torch, batch 0
+    assert F.flatten(Tensor(np.zeros((3, 0, 2))), 1).shape == (3, 0)
 
 
 @pytest.mark.parametrize("args", [dict(kernel_size=2), dict(kernel_size=3, stride=2, padding=1),

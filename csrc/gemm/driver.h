@@ -11,6 +11,7 @@
 #include "../dispatch.h"
 #include "../parallel.h"
 #include "blocking.h"
+#include "gemm.h"
 
 namespace fastbp {
 
@@ -44,12 +45,23 @@ int64_t pack_depth_hint(const P&, long) {
   return 0;
 }
 
-// A packer whose B operand already sits in memory as rows (B(p, j) = base[off[p] + j]) says so
-// with `in_place()`; on ISAs with a rows kernel the driver then reads B there, unpacked.
+// A packer whose B operand already sits in memory as rows says so with `in_place()`; on ISAs
+// with a rows kernel the driver then reads B there, unpacked: B(p, j) = base[off[p] + pos(j)].
+// pos(j) = j, or with `run` > 0, columns come in runs of `run` that lie `pitch` apart within a
+// group of `group` runs, groups `group_pitch` apart: pos(j) = (u / group) * group_pitch +
+// (u % group) * pitch + j % run with u = j / run. A run is whole vectors of the rows kernel, or
+// a half or a quarter of one (the kernel then loads each vector in segments).
 template <typename T>
 struct InPlaceB {
   const T* base = nullptr;
   const int64_t* off = nullptr;
+  int64_t run = 0, pitch = 0, group = 1, group_pitch = 0;
+  int64_t segment(int64_t vec) const { return run > 0 && run < vec ? run : vec; }
+  int64_t pos(int64_t j) const {
+    if (run == 0) return j;
+    const int64_t u = j / run;
+    return (u / group) * group_pitch + (u % group) * pitch + j % run;
+  }
 };
 template <typename T, class P>
 auto in_place_hint(const P& p, int) -> decltype(InPlaceB<T>(p.in_place())) {
@@ -88,15 +100,27 @@ inline TaskGrid choose_tasks(int64_t m_sl, int64_t n_sl, int64_t max_m_sl, int M
   return best;
 }
 
+// relu as torch's: negatives to zero, NaN and -0.0 kept.
+template <typename T>
+void apply_epilogue(Epilogue ep, int64_t M, int64_t N, T* C, int64_t ldc) {
+  if (ep != Epilogue::relu) return;
+  for (int64_t i = 0; i < M; ++i) {
+    T* c = C + i * ldc;
+    for (int64_t j = 0; j < N; ++j) c[j] = c[j] < T(0) ? T(0) : c[j];
+  }
+}
+
 // C is cut into tasks of whole slivers; one task computes its part of C over all of k. Tasks are
 // handed out dynamically and never wait for each other: on shared vCPUs a barrier costs a whole
 // time slice whenever one thread is descheduled.
 template <typename T, class PackA, class PackB>
 void gemm_driver(int64_t M, int64_t N, int64_t K, T alpha, const PackA& pack_a,
-                 const PackB& pack_b, T beta, T* C, int64_t ldc, int nt) {
+                 const PackB& pack_b, T beta, T* C, int64_t ldc, int nt,
+                 Epilogue ep = Epilogue::none) {
   if (M <= 0 || N <= 0) return;
   if (K <= 0 || alpha == T(0)) {
     scale_matrix(M, N, beta, C, ldc);
+    apply_epilogue(ep, M, N, C, ldc);
     return;
   }
   const GemmBlocking<T>& bk = gemm_blocking<T>(active_capability());
@@ -115,6 +139,8 @@ void gemm_driver(int64_t M, int64_t N, int64_t K, T alpha, const PackA& pack_a,
   const int64_t MB = ceil_div(m_sl, grid.n_rows) * MR;
   const int64_t NB = std::min(ceil_div(n_sl, grid.n_cols), block_sl) * NR;
   const InPlaceB<T> direct = bk.rows_kernel ? in_place_hint<T>(pack_b, 0) : InPlaceB<T>{};
+  constexpr int kVec = 64 / sizeof(T), kMaxSegments = 16;  // the rows kernels' vectors
+  const int64_t seg = direct.segment(kVec);
   // each thread's A then B buffer, both starting on 64-byte boundaries (the kernels' aligned loads)
   const int64_t a_size = round_up(MB * KC, 64);
   const int64_t per_thread = a_size + (direct.base ? 0 : round_up(NB * KC, 64));
@@ -156,15 +182,21 @@ void gemm_driver(int64_t M, int64_t N, int64_t K, T alpha, const PackA& pack_a,
           for (int64_t bs = 0; bs < n_bs; ++bs) {
             T* c = C + i * ldc + jc + bs * NR;
             const int64_t n = std::min<int64_t>(NR, nb - bs * NR);
-            if (direct.base)
-              bk.rows_kernel(kc, a, direct.base + jc + bs * NR, direct.off + pc, c, ldc, m, n,
+            if (direct.base) {
+              const int64_t j = jc + bs * NR, at = direct.pos(j);
+              int64_t voff[kMaxSegments];
+              for (int64_t q = 0; q * seg < NR; ++q) voff[q] = direct.pos(j + q * seg) - at;
+              bk.rows_kernel(kc, a, direct.base + at, direct.off + pc, voff, seg, c, ldc, m, n,
                              alpha, beta_pc);
-            else
+            } else {
               bk.kernel(kc, a, bp + bs * NR * kc, c, ldc, m, n, alpha, beta_pc);
+            }
           }
         }
       }
     }
+    const int64_t j0 = r0 * NR;
+    apply_epilogue(ep, mb, std::min(r1 * NR, N) - j0, C + ic * ldc + j0, ldc);
   });
 }
 

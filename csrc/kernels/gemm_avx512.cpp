@@ -22,6 +22,7 @@ struct Zmm<float> {
   static V fmadd(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
   static V mul(V a, V b) { return _mm512_mul_ps(a, b); }
   static V maskz_loadu(__mmask16 k, const float* p) { return _mm512_maskz_loadu_ps(k, p); }
+  static V mask_loadu(V src, __mmask16 k, const float* p) { return _mm512_mask_loadu_ps(src, k, p); }
   static void mask_storeu(float* p, __mmask16 k, V v) { _mm512_mask_storeu_ps(p, k, v); }
 };
 
@@ -36,6 +37,9 @@ struct Zmm<double> {
   static V mul(V a, V b) { return _mm512_mul_pd(a, b); }
   static V maskz_loadu(__mmask16 k, const double* p) {
     return _mm512_maskz_loadu_pd(static_cast<__mmask8>(k), p);
+  }
+  static V mask_loadu(V src, __mmask16 k, const double* p) {
+    return _mm512_mask_loadu_pd(src, static_cast<__mmask8>(k), p);
   }
   static void mask_storeu(double* p, __mmask16 k, V v) {
     _mm512_mask_storeu_pd(p, static_cast<__mmask8>(k), v);
@@ -62,19 +66,34 @@ struct PackedRows {
   }
   typename Zmm<T>::V load(const T* r, int v) const { return Zmm<T>::load(r + v * Zmm<T>::L); }
 };
-template <typename T, int NV>
-struct InPlaceRows {
+// B rows in place: vector v of row p is S segments of L/S lanes; segment s comes from
+// row(p) + voff[v][s], loaded into lanes [s*L/S, (s+1)*L/S) by a masked load whose address is
+// shifted back by s*L/S lanes.
+template <typename T, int NV, int S>
+struct InPlaceSegments {
   const T* b;
   const int64_t* off;
-  __mmask16 mask[NV];
+  __mmask16 mask[NV][S];
+  int64_t voff[NV][S];
   const T* row(int64_t p) const { return b + off[p]; }
   void prefetch(int64_t p, int64_t kc) const {  // off[] itself must not be read past kc
-    if (p + 8 < kc) _mm_prefetch(reinterpret_cast<const char*>(row(p + 8)), _MM_HINT_T0);
+    if (p + 8 < kc)
+      for (int v = 0; v < NV; ++v)
+        _mm_prefetch(reinterpret_cast<const char*>(row(p + 8) + voff[v][0]), _MM_HINT_T0);
   }
   typename Zmm<T>::V load(const T* r, int v) const {
-    return Zmm<T>::maskz_loadu(mask[v], r + v * Zmm<T>::L);
+    constexpr int W = Zmm<T>::L / S;
+    typename Zmm<T>::V x = Zmm<T>::maskz_loadu(mask[v][0], r + voff[v][0]);
+    for (int s = 1; s < S; ++s) x = Zmm<T>::mask_loadu(x, mask[v][s], r + voff[v][s] - s * W);
+    return x;
   }
 };
+template <typename T, int NV>
+using InPlaceRows = InPlaceSegments<T, NV, 1>;
+template <typename T, int NV>
+using InPlaceHalves = InPlaceSegments<T, NV, 2>;
+template <typename T, int NV>
+using InPlaceQuarters = InPlaceSegments<T, NV, 4>;
 
 // ROWS rows x NV vectors of C; packed A has MR values per k step (ROWS < MR: a short bottom-edge
 // tile computes only the rows it stores); B rows come from `rows`, NR wide (NV < NR/L: a narrow
@@ -156,18 +175,41 @@ struct MakePacked {
   template <class R>
   R get(int64_t) const { return R{b, NR}; }
 };
-template <typename T>
+template <typename T, int S>
 struct MakeInPlace {
   const T* b;
   const int64_t* off;
+  const int64_t* voff;
   template <class R>
   R get(int64_t n) const {
-    R r{b, off, {}};
+    constexpr int L = Zmm<T>::L, W = L / S;
+    R r{b, off, {}, {}};
     for (int v = 0; v < int(sizeof(r.mask) / sizeof(r.mask[0])); ++v)
-      r.mask[v] = lane_mask<Zmm<T>::L>(n - v * Zmm<T>::L);
+      for (int s = 0; s < S; ++s) {
+        // lanes [s*W, (s+1)*W) of this vector, and only those below n
+        const __mmask16 seg = static_cast<__mmask16>(lane_mask<L>((s + 1) * W) & ~lane_mask<L>(s * W));
+        r.mask[v][s] = seg & lane_mask<L>(n - v * L);
+        r.voff[v][s] = voff[v * S + s];
+      }
     return r;
   }
 };
+
+template <typename T, int MR, int NR>
+void rows_by_segments(int64_t kc, const T* a, const T* b, const int64_t* b_off,
+                      const int64_t* v_off, int64_t seg, T* c, int64_t ldc, int64_t m, int64_t n,
+                      T alpha, T beta) {
+  constexpr int L = Zmm<T>::L;
+  if (seg == L / 2)
+    dispatch_tile<T, MR, NR, InPlaceHalves>(kc, a, MakeInPlace<T, 2>{b, b_off, v_off}, c, ldc, m,
+                                            n, alpha, beta);
+  else if (seg == L / 4)
+    dispatch_tile<T, MR, NR, InPlaceQuarters>(kc, a, MakeInPlace<T, 4>{b, b_off, v_off}, c, ldc,
+                                              m, n, alpha, beta);
+  else
+    dispatch_tile<T, MR, NR, InPlaceRows>(kc, a, MakeInPlace<T, 1>{b, b_off, v_off}, c, ldc, m, n,
+                                          alpha, beta);
+}
 
 }  // namespace
 
@@ -186,15 +228,15 @@ void dgemm_avx512(int64_t kc, const double* a, const double* b, double* c, int64
 }
 
 void sgemm_avx512_rows(int64_t kc, const float* a, const float* b, const int64_t* b_off,
-                       float* c, int64_t ldc, int64_t m, int64_t n, float alpha, float beta) {
-  dispatch_tile<float, SMR, SNR, InPlaceRows>(kc, a, MakeInPlace<float>{b, b_off}, c, ldc, m, n,
-                                              alpha, beta);
+                       const int64_t* v_off, int64_t seg, float* c, int64_t ldc, int64_t m,
+                       int64_t n, float alpha, float beta) {
+  rows_by_segments<float, SMR, SNR>(kc, a, b, b_off, v_off, seg, c, ldc, m, n, alpha, beta);
 }
 
 void dgemm_avx512_rows(int64_t kc, const double* a, const double* b, const int64_t* b_off,
-                       double* c, int64_t ldc, int64_t m, int64_t n, double alpha, double beta) {
-  dispatch_tile<double, DMR, DNR, InPlaceRows>(kc, a, MakeInPlace<double>{b, b_off}, c, ldc, m,
-                                               n, alpha, beta);
+                       const int64_t* v_off, int64_t seg, double* c, int64_t ldc, int64_t m,
+                       int64_t n, double alpha, double beta) {
+  rows_by_segments<double, DMR, DNR>(kc, a, b, b_off, v_off, seg, c, ldc, m, n, alpha, beta);
 }
 
 }  // namespace fastbp::kernels::avx512

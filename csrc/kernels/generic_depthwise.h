@@ -2,19 +2,21 @@
 // bytes, which each kernel file's ISA flags turn into one zmm, two ymm or four xmm registers.
 // Include only inside an anonymous namespace, as generic_ukernel.h.
 #pragma once
+// Vectors of 64 bytes are passed by value between these inline helpers, all inside one kernel
+// file; GCC's note that this ABI differs between ISAs concerns calls across files only.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wpsabi"
+#endif
 #include <cstdint>
-#include <cstring>
 
 template <typename T>
 struct Vec64 {
   typedef T type __attribute__((vector_size(64)));
+  // the same vector at any element-aligned address (plain vector moves, no memcpy call)
+  typedef T unaligned __attribute__((vector_size(64), aligned(alignof(T)), may_alias));
   static constexpr int L = 64 / sizeof(T);
-  static type load(const T* p) {  // unaligned
-    type v;
-    std::memcpy(&v, p, sizeof v);
-    return v;
-  }
-  static void store(T* p, type v) { std::memcpy(p, &v, sizeof v); }
+  static type load(const T* p) { return *reinterpret_cast<const unaligned*>(p); }
+  static void store(T* p, type v) { *reinterpret_cast<unaligned*>(p) = v; }
   static type splat(T x) { return type{} + x; }
 };
 

@@ -8,11 +8,15 @@ template <typename T>
 using gemm_ukernel = void (*)(int64_t kc, const T* a, const T* b, T* c, int64_t ldc,
                               int64_t m, int64_t n, T alpha, T beta);
 
-// The same product with B's rows left in place: row p of B is the NR values at b + b_off[p]
-// (unaligned; lanes j >= n are not read). Only some ISAs have one.
+// The same product with B's rows left in place. Row p of B is NR/V vectors of V lanes
+// (V = 64 / sizeof(T)), each made of V/seg segments of `seg` lanes (seg = V, V/2 or V/4):
+// segment s of vector v is the seg values at b + b_off[p] + v_off[v * V/seg + s] (unaligned;
+// lanes j >= n are not read). seg = V with v_off[v] = v*V reads each row as one run. Only some
+// ISAs have one.
 template <typename T>
 using gemm_ukernel_rows = void (*)(int64_t kc, const T* a, const T* b, const int64_t* b_off,
-                                   T* c, int64_t ldc, int64_t m, int64_t n, T alpha, T beta);
+                                   const int64_t* v_off, int64_t seg, T* c, int64_t ldc,
+                                   int64_t m, int64_t n, T alpha, T beta);
 
 #define FASTBP_DECLARE_UKERNELS(isa)                                                        \
   void sgemm_##isa(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,      \
@@ -33,9 +37,11 @@ namespace avx512 {
 constexpr int SMR = 12, SNR = 32, DMR = 12, DNR = 16;
 FASTBP_DECLARE_UKERNELS(avx512)
 void sgemm_avx512_rows(int64_t kc, const float* a, const float* b, const int64_t* b_off,
-                       float* c, int64_t ldc, int64_t m, int64_t n, float alpha, float beta);
+                       const int64_t* v_off, int64_t seg, float* c, int64_t ldc, int64_t m,
+                       int64_t n, float alpha, float beta);
 void dgemm_avx512_rows(int64_t kc, const double* a, const double* b, const int64_t* b_off,
-                       double* c, int64_t ldc, int64_t m, int64_t n, double alpha, double beta);
+                       const int64_t* v_off, int64_t seg, double* c, int64_t ldc, int64_t m,
+                       int64_t n, double alpha, double beta);
 }  // namespace avx512
 
 #undef FASTBP_DECLARE_UKERNELS

@@ -38,6 +38,7 @@ STEPS = WINDOW // (POOLS[0] * POOLS[1] * POOLS[2])   # 16 time steps after the b
 HIDDEN = 256
 HIDDEN_DROPOUT = 0.125
 OUTPUTS = 2              # mean and the pre-softplus std
+ADAM_LR = 5e-4           # the authors' training: Adam on the Gaussian NLL
 
 
 def state_dict_shapes() -> dict:

@@ -29,7 +29,8 @@ def names() -> list[str]:
     return [name for name, *_ in GEMM_SUITE]
 
 
-def run(quick: bool = False, only: list[str] | None = None, err=sys.stderr) -> dict[str, Any]:
+def run(quick: bool = False, only: list[str] | None = None, peers: list[str] | None = None,
+        err=sys.stderr) -> dict[str, Any]:
     torch: Any
     try:
         import torch
@@ -38,9 +39,10 @@ def run(quick: bool = False, only: list[str] | None = None, err=sys.stderr) -> d
     rng = np.random.default_rng(2)
     start = _core.cpu_capability()
     pairs, block = (3, 2) if quick else (9, 3)
-    peers = {"numpy": np.__version__}
+    found = {"numpy": np.__version__}
     if torch is not None:
-        peers["torch.mm"] = torch.__version__
+        found["torch.mm"] = torch.__version__
+    versions = {p: v for p, v in found.items() if peers is None or p in peers}
     rows = []
     try:
         for cap in _core.supported_capabilities()[::-1]:
@@ -58,7 +60,7 @@ def run(quick: bool = False, only: list[str] | None = None, err=sys.stderr) -> d
                 assert np.abs(got - expect).max() <= 1e-4 * np.abs(expect).max()
                 flop = 2.0 * M * N * K
                 row: dict[str, Any] = {"name": name, "pass": cap, "peers": {}}
-                for peer in peers:
+                for peer in versions:
                     fn = _numpy_mm(a, b) if peer == "numpy" else _torch_mm(torch, a, b)
                     tf, tp, ratio = paired(lambda: F.matmul(a, b), fn, pairs, block)
                     row.setdefault("fastbp_ms", tf * 1e3)
@@ -70,7 +72,7 @@ def run(quick: bool = False, only: list[str] | None = None, err=sys.stderr) -> d
     caps = sorted({r["pass"] for r in rows})
     geomean = {peer: {cap: _geomean([r["peers"][peer]["ratio"] for r in rows
                                      if r["pass"] == cap and not r["name"].startswith("sq")])
-                      for cap in caps} for peer in peers}
+                      for cap in caps} for peer in versions}
     return {"suite": "gemm", "threads": _core.get_num_threads(), "capability": start,
-            "peers": peers, "rows": rows, "geomean": geomean,
+            "peers": versions, "rows": rows, "geomean": geomean,
             "unit": "time ratio fastbp / peer (below 1: fastbp is faster); geomean over the layer shapes"}

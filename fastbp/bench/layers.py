@@ -62,11 +62,17 @@ def names() -> list[str]:
     return [name for name, _ in cases()]
 
 
-def run(quick: bool = False, only: list[str] | None = None, err=sys.stderr) -> dict[str, Any]:
+def run(quick: bool = False, only: list[str] | None = None, peers: list[str] | None = None,
+        err=sys.stderr) -> dict[str, Any]:
     """Time every layer (or those named in `only`); return the results (their layout is in
     fastbp.bench.report)."""
     threads = _core.get_num_threads()
     versions = P.available()
+    if peers is not None:
+        missing = sorted(set(peers) - set(versions))
+        if missing:
+            raise SystemExit(f"fastbp bench: peers not installed or unknown: {', '.join(missing)}")
+        versions = {p: v for p, v in versions.items() if p in peers}
     peers = list(versions)
     # --quick runs fewer pairs, never shorter rests: a peer's spinning threads (ONNX Runtime's,
     # OpenBLAS's) would steal the core from the next block. The numpy reference is slow: fewer,
@@ -78,10 +84,14 @@ def run(quick: bool = False, only: list[str] | None = None, err=sys.stderr) -> d
     for idx, (name, build) in enumerate(all_cases, 1):
         print(f"[{idx}/{len(all_cases)}] {name}", file=err, flush=True)
         make = build()
-        fns = {peer: make(peer, threads) for peer in ["fastbp", *peers]}
+        fns = {peer: make(peer, threads) for peer in dict.fromkeys(["fastbp", "numpy", *peers])}
         error = _max_err(fns["fastbp"], fns["numpy"])
         for k, pas in enumerate(PASSES):
-            row: dict[str, Any] = {"name": name, "pass": pas, "max_rel_err": error, "peers": {}}
+            _core.reset_scratch_peak()
+            fns["fastbp"][k]()
+            scratch = _core.scratch_peak() / 2**20  # MiB of fastbp's own scratch in one call
+            row: dict[str, Any] = {"name": name, "pass": pas, "max_rel_err": error, "peers": {},
+                                   "scratch_mib": scratch}
             for peer in peers:
                 if fns[peer][k] is None:
                     continue  # e.g. ONNX Runtime has no backward
@@ -96,5 +106,23 @@ def run(quick: bool = False, only: list[str] | None = None, err=sys.stderr) -> d
                                      if r["pass"] == pas and peer in r["peers"]])
                       for pas in PASSES} for peer in peers}
     return {"suite": "layers", "threads": threads, "capability": _core.cpu_capability(),
-            "peers": versions, "rows": rows, "geomean": geomean,
+            "peers": versions, "rows": rows, "geomean": geomean, "best": best_peer(rows),
             "unit": "time ratio fastbp / peer (below 1: fastbp is faster)"}
+
+
+def best_peer(rows) -> dict[str, Any]:
+    """Per pass, fastbp against the fastest library peer of each layer (the numpy reference and
+    the Cython course layer are not rivals): geomean and worst ratio."""
+    summary: dict[str, Any] = {}
+    for pas in PASSES:
+        ratios = []
+        for r in rows:
+            rivals = [c["ratio"] for p, c in r["peers"].items()
+                      if r["pass"] == pas and p in ("torch", "onnxruntime")]
+            if rivals:
+                ratios.append((max(rivals), r["name"]))  # the largest ratio: the fastest peer
+        if ratios:
+            worst = max(ratios)
+            summary[pas] = {"geomean": _geomean([x for x, _ in ratios]), "worst": worst[0],
+                            "worst_layer": worst[1]}
+    return summary

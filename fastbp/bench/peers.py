@@ -1,8 +1,10 @@
 """The libraries fastbp is timed against, each as (forward, backward) callables for one layer.
 
 numpy runs fastbp.reference; PyTorch runs torch.nn.functional with autograd; ONNX Runtime runs a
-one-node model (Conv or Gemm, weights as initializers) on its CPUExecutionProvider, forward only.
-Peers are optional: a missing one is left out of the run.
+one-node model (Conv or Gemm, weights as initializers) on its CPUExecutionProvider, forward only;
+cython is the course-style layer (Cython im2col + numpy matmul, fastbp._cython_peer), for
+convolutions without groups or dilation. Peers are optional: a missing one is left out of the
+run, and a peer that does not cover a layer gives (None, None) for it.
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import numpy as np
 from .. import functional as F
 from .. import reference as R
 
-Fns = tuple[Callable[[], Any], Optional[Callable[[], Any]]]
+Fns = tuple[Optional[Callable[[], Any]], Optional[Callable[[], Any]]]
 
 
 def available() -> dict[str, str]:
@@ -25,6 +27,9 @@ def available() -> dict[str, str]:
     ort, onnx = _import("onnxruntime"), _import("onnx")
     if ort is not None and onnx is not None:
         found["onnxruntime"] = ort.__version__
+    from .._cython_build import missing_tools
+    if missing_tools() is None:
+        found["cython"] = __import__("Cython").__version__
     return found
 
 
@@ -49,6 +54,12 @@ def conv_fns(peer: str, x, w, b, dy, kwargs: dict, threads: int) -> Fns:
         return _torch_fns(torch, op, (x, w, b), dy, kwargs)
     if peer == "onnxruntime":
         return (_ort_conv(x, w, b, kwargs, threads), None)
+    if peer == "cython":
+        if kwargs.get("groups", 1) != 1 or kwargs.get("dilation", 1) != 1:
+            return (None, None)
+        from .._cython_peer import conv_fns as cython_conv_fns
+        return cython_conv_fns(x, w, b, dy, stride=kwargs.get("stride", 1),
+                               padding=kwargs.get("padding", 0))
     raise ValueError(f"unknown peer {peer!r}")
 
 
@@ -62,6 +73,8 @@ def linear_fns(peer: str, x, w, b, dy, threads: int) -> Fns:
         return _torch_fns(torch, torch.nn.functional.linear, (x, w, b), dy, {})
     if peer == "onnxruntime":
         return (_ort_linear(x, w, b, threads), None)
+    if peer == "cython":
+        return (None, None)  # a convolution layer only
     raise ValueError(f"unknown peer {peer!r}")
 
 
@@ -94,6 +107,10 @@ def _ort_session(node, inputs, initializers, output_shape, threads: int):
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
+    # ORT's workers spin between runs by default, long enough to take the cores from the
+    # library timed next (fastbp's threads measured 10-100x slower after an ORT block, rest
+    # included); ORT's own times are the same without it
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     session = ort.InferenceSession(model.SerializeToString(), options,
                                    providers=["CPUExecutionProvider"])
     feed = dict(inputs)

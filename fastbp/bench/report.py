@@ -1,8 +1,10 @@
 """Benchmark results as a table, a JSON file and a bar chart.
 
 Results are a dict: suite, threads, capability, peers {name: version}, unit, geomean
-{peer: {pass: ratio}}, and rows [{name, pass, fastbp_ms, peers: {peer: {ms, ratio}}}], where a
-ratio is fastbp's time over the peer's (below 1: fastbp is faster). `describe` adds the machine,
+{peer: {pass: ratio}}, best {pass: {geomean, worst, worst_layer}} (layers: against the faster
+library peer of each layer), and rows [{name, pass, fastbp_ms, scratch_mib (layers: fastbp's
+peak scratch memory), peers: {peer: {ms, ratio}}}], where a ratio is fastbp's time over the
+peer's (below 1: fastbp is faster). `describe` adds the machine,
 the date and the command.
 """
 from __future__ import annotations
@@ -34,7 +36,8 @@ def print_table(results: dict[str, Any], out=sys.stdout) -> None:
     print(f"fastbp {results['fastbp']} on {results['machine']['cpu']}, {results['capability']}, "
           f"{results['threads']} threads, float32; {results['date']}", file=out)
     print(f"ratio = {results['unit']}; median of paired runs", file=out)
-    print(f"{'name':18s} {'pass':8s} {'fastbp ms':>10s} " +
+    scratch = results["suite"] == "layers"
+    print(f"{'name':18s} {'pass':8s} {'fastbp ms':>10s} " + (f"{'MiB':>6s} " if scratch else "") +
           " ".join(f"{p[:11] + ' ms':>14s} {'ratio':>6s}" for p in peers) +
           (f" {'max rel err':>12s}" if results["suite"] == "layers" else ""), file=out)
     for row in results["rows"]:
@@ -43,12 +46,16 @@ def print_table(results: dict[str, Any], out=sys.stdout) -> None:
             cell = row["peers"].get(p)
             cells.append(f"{cell['ms']:14.3f} {cell['ratio']:6.2f}" if cell else f"{'-':>14s} {'-':>6s}")
         err = f" {row['max_rel_err']:12.1e}" if "max_rel_err" in row else ""
-        print(f"{row['name']:18s} {row['pass']:8s} {row['fastbp_ms']:10.3f} " + " ".join(cells) + err,
+        mib = f"{row['scratch_mib']:6.1f} " if scratch else ""
+        print(f"{row['name']:18s} {row['pass']:8s} {row['fastbp_ms']:10.3f} " + mib + " ".join(cells) + err,
               file=out)
     for peer, by_pass in results["geomean"].items():
         figures = ", ".join(f"{pas} {r:.2f}" for pas, r in by_pass.items() if r == r)
         if figures:
             print(f"geomean time ratio vs {peer}: {figures}", file=out)
+    for pas, b in results.get("best", {}).items():
+        print(f"{pas} against the faster of torch and onnxruntime per layer: geomean "
+              f"{b['geomean']:.2f}, worst {b['worst']:.2f} ({b['worst_layer']})", file=out)
 
 
 def write_json(results: dict[str, Any], path: str) -> None:

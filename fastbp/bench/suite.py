@@ -32,6 +32,15 @@ CONV_SUITE = [
     ConvLayer("stem-7x7", (8, 3, 224, 224), (64, 3, 7, 7), 2, 3),
     ConvLayer("ppg-c1", (64, 4, 256), (32, 4, 9), 1, 4),
     ConvLayer("ppg-c2", (64, 32, 128), (64, 32, 9), 1, 4),
+    # one layer of each class that im2col + GEMM alone serves badly
+    ConvLayer("dw-3x3", (8, 128, 56, 56), (128, 1, 3, 3), 1, 1, groups=128),
+    ConvLayer("grouped", (8, 256, 28, 28), (256, 8, 3, 3), 1, 1, groups=32),
+    ConvLayer("s2-5x5", (32, 32, 32, 32), (64, 32, 5, 5), 2, 2),
+    ConvLayer("dilated", (8, 64, 56, 56), (64, 64, 3, 3), 1, 2, dilation=2),
+    ConvLayer("batch1", (1, 256, 14, 14), (256, 256, 3, 3), 1, 1),
+    ConvLayer("c512-7x7", (8, 512, 7, 7), (512, 512, 3, 3), 1, 1),
+    ConvLayer("long-1d", (8, 16, 8192), (32, 16, 9), 1, 4),
+    ConvLayer("tiny", (1, 1, 8, 8), (1, 1, 3, 3), 1, 0),
 ]
 LINEAR_SUITE = [
     LinearLayer("mlp", 64, 784, 256),

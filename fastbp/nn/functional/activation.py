@@ -26,7 +26,7 @@ class _ReLU(Function):
 
     def forward(self, x):
         out = np.maximum(x, np.zeros((), x.dtype))  # NaN stays NaN
-        self.passes = ~(out <= 0)
+        self.passes = ~(out <= 0) if self.needs_grad[0] else None
         return out
 
     def backward(self, g):

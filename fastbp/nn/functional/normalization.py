@@ -56,7 +56,8 @@ class _BatchNorm(Function):
         if bias is not None:
             out += bias[:, None]
         self.training, self.count, self.inv_std, self.scale = training, count, inv_std, scale
-        self.x_hat = diff * inv_std[:, None] if training or has_weight else None
+        self.x_hat = (diff * inv_std[:, None]
+                      if (training or has_weight) and any(self.needs_grad) else None)
         return out.reshape(x.shape)
 
     def backward(self, g):

@@ -1,6 +1,8 @@
 """Shape ops of nn.functional: flatten and constant padding."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ...tensor import Function, Tensor
@@ -17,7 +19,10 @@ def flatten(input, start_dim: int = 1, end_dim: int = -1) -> Tensor:
         raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} "
                          f"for a {input.ndim}-d input")
     shape = input.shape
-    return input.reshape(shape[:start] + (-1,) + shape[end + 1:]) if input.ndim else input.reshape(1)
+    if not input.ndim:
+        return input.reshape(1)
+    # the product, not -1, which an empty tensor leaves undetermined: (0, 16, 64) -> (0, 1024)
+    return input.reshape(shape[:start] + (math.prod(shape[start:end + 1]),) + shape[end + 1:])
 
 
 class _Pad(Function):

@@ -4,6 +4,9 @@ from __future__ import annotations
 import operator
 from collections import OrderedDict
 
+from .activation import ReLU
+from .conv import Conv1d, Conv2d
+from .linear import Linear
 from .module import Module
 
 __all__ = ["Sequential", "ModuleList", "ModuleDict"]
@@ -22,8 +25,19 @@ class Sequential(Module):
                 self.add_module(str(i), module)
 
     def forward(self, x):
-        for module in self._modules.values():
+        modules = [m for m in self._modules.values() if m is not None]
+        i = 0
+        while i < len(modules):
+            module = modules[i]
+            # a Conv1d/Conv2d/Linear followed by a ReLU runs as one op: relu applied as the
+            # kernel writes its result, the same values and gradients as the two in turn
+            if (i + 1 < len(modules) and type(modules[i + 1]) is ReLU
+                    and type(module) in (Conv1d, Conv2d, Linear)):
+                x = module.forward_relu(x)
+                i += 2
+                continue
             x = module(x)
+            i += 1
         return x
 
     def __getitem__(self, index):

@@ -5,6 +5,7 @@ import numpy as np
 
 from .. import functional as F
 from ..functional._utils import int_arg
+from ..functional.conv import conv_relu
 from .linear import init_like_torch
 from .module import Module, Parameter, _as_dtype
 
@@ -72,6 +73,10 @@ class Conv1d(_ConvNd):
     def forward(self, x):
         return F.conv1d(x, self.weight, self.bias, **self._options())
 
+    def forward_relu(self, x):
+        """relu(self(x)) in one pass (nn.Sequential's fusion)."""
+        return conv_relu(1, x, self.weight, self.bias, **self._options())
+
 
 class Conv2d(_ConvNd):
     """Input (N, C_in, H, W); weight (C_out, C_in/groups, kH, kW)."""
@@ -80,6 +85,10 @@ class Conv2d(_ConvNd):
 
     def forward(self, x):
         return F.conv2d(x, self.weight, self.bias, **self._options())
+
+    def forward_relu(self, x):
+        """relu(self(x)) in one pass (nn.Sequential's fusion)."""
+        return conv_relu(2, x, self.weight, self.bias, **self._options())
 
 
 class _ConvTransposeNd(Module):

@@ -6,6 +6,7 @@ import math
 import numpy as np
 
 from .. import functional as F
+from ..functional.linear import linear_relu
 from .. import init
 from ..functional._utils import int_arg
 from .module import Module, Parameter, _as_dtype
@@ -37,6 +38,10 @@ class Linear(Module):
 
     def forward(self, x):
         return F.linear(x, self.weight, self.bias)
+
+    def forward_relu(self, x):
+        """relu(self(x)) in one pass (nn.Sequential's fusion)."""
+        return linear_relu(x, self.weight, self.bias)
 
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
