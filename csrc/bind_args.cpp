@@ -112,9 +112,12 @@ bool relu_activation(const char* op, py::handle activation) {
   value_error(std::string(op) + ": activation must be None or 'relu', got " + py_repr(activation));
 }
 
-bool truthy(py::handle value) {
+bool flag_arg(const char* op, const char* name, py::handle value) {
   const int t = PyObject_IsTrue(value.ptr());
-  if (t < 0) throw py::error_already_set();
+  if (t < 0) {
+    PyErr_Clear();
+    type_error(std::string(op) + ": " + name + " must be a bool, got " + py_repr(value));
+  }
   return t == 1;
 }
 

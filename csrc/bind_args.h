@@ -49,8 +49,9 @@ int64_t int_arg(const char* op, const char* name, py::handle value);
 // An epilogue: None -> false, "relu" -> true, anything else a ValueError.
 bool relu_activation(const char* op, py::handle activation);
 
-// bool(value), as Python's if would take it.
-bool truthy(py::handle value);
+// bool(value), as Python's if would take it; a value without one truth value (an array of
+// several elements) is a TypeError naming the argument.
+bool flag_arg(const char* op, const char* name, py::handle value);
 
 // ValueError when the product of `shape` exceeds kMaxElements.
 void check_size(const char* op, const char* what, const Shape& shape);

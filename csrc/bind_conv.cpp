@@ -167,7 +167,9 @@ py::tuple conv_backward(const char* op, int nd, py::handle grad_output, py::hand
     type_error(std::string(op) + ": grad_output must be an array of float32 or float64, got None");
   const ConvCall c = check_conv(op, nd, input, weight, py::none(), stride, padding, dilation,
                                 groups, grad_output);
-  const bool ig = truthy(input_grad), wg = truthy(weight_grad), bg = truthy(bias_grad);
+  const bool ig = flag_arg(op, "input_grad", input_grad),
+             wg = flag_arg(op, "weight_grad", weight_grad),
+             bg = flag_arg(op, "bias_grad", bias_grad);
   return c.kind == 'f' ? conv_backward_t<float>(c, ig, wg, bg)
                        : conv_backward_t<double>(c, ig, wg, bg);
 }

@@ -101,7 +101,9 @@ py::tuple linear_backward(py::handle grad_output, py::handle input, py::handle w
   if (grad_output.is_none())
     type_error(std::string(op) + ": grad_output must be an array of float32 or float64, got None");
   const LinearCall c = check_linear(op, input, weight, py::none(), grad_output);
-  const bool ig = truthy(input_grad), wg = truthy(weight_grad), bg = truthy(bias_grad);
+  const bool ig = flag_arg(op, "input_grad", input_grad),
+             wg = flag_arg(op, "weight_grad", weight_grad),
+             bg = flag_arg(op, "bias_grad", bias_grad);
   return c.kind == 'f' ? linear_backward_t<float>(c, ig, wg, bg)
                        : linear_backward_t<double>(c, ig, wg, bg);
 }

@@ -166,6 +166,14 @@ def _gemm_operand(a):
     return np.require(a, requirements=("C", "A"))
 
 
+def _flag(op, name, value):
+    """bool(value), or a TypeError naming the argument when it has no one truth value."""
+    try:
+        return bool(value)
+    except Exception:
+        raise TypeError(f"{op}: {name} must be a bool, got {value!r}") from None
+
+
 def _real(op, name, value):
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(f"{op}: {name} must be a real number, got {value!r}")
@@ -185,17 +193,18 @@ def matmul(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None)
     _check_ndim(op, "a", a, (2,), "")
     _check_ndim(op, "b", b, (2,), "")
     alpha, beta = _real(op, "alpha", alpha), _real(op, "beta", beta)
+    trans_a, trans_b = _flag(op, "trans_a", trans_a), _flag(op, "trans_b", trans_b)
     M, K = a.shape[::-1] if trans_a else a.shape
     Kb, N = b.shape[::-1] if trans_b else b.shape
     if K != Kb:
         raise ValueError(f"{op}: inner dimensions differ: op(a) is {M}x{K} (a shape {a.shape}, "
-                         f"trans_a={bool(trans_a)}) but op(b) is {Kb}x{N} (b shape {b.shape}, "
-                         f"trans_b={bool(trans_b)})")
+                         f"trans_a={trans_a}) but op(b) is {Kb}x{N} (b shape {b.shape}, "
+                         f"trans_b={trans_b})")
     a, b = _gemm_operand(a), _gemm_operand(b)
     if out is None:
         c = np.empty((M, N), dtype=a.dtype)
         if c.size:
-            _core.gemm(a, b, c, bool(trans_a), bool(trans_b), alpha, 0.0)
+            _core.gemm(a, b, c, trans_a, trans_b, alpha, 0.0)
         return c
     if not isinstance(out, np.ndarray):
         raise TypeError(f"{op}: out must be a numpy array, got {type(out).__name__}")
@@ -208,7 +217,7 @@ def matmul(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None)
     direct = (out.flags.aligned and out.strides[1] == out.itemsize and out.strides[0] >= max(N, 1) * out.itemsize
               and not np.may_share_memory(out, a) and not np.may_share_memory(out, b))
     c = out if direct else np.array(out, order="C")  # a fresh aligned copy
-    _core.gemm(a, b, c, bool(trans_a), bool(trans_b), alpha, beta)
+    _core.gemm(a, b, c, trans_a, trans_b, alpha, beta)
     if c is not out:
         out[...] = c
     return out
@@ -222,7 +231,7 @@ def _batch_operand(a, batch_shape):
     a = a.reshape((math.prod(batch_shape),) + a.shape[-2:])
     if a.flags.aligned and all(s % a.itemsize == 0 for s in a.strides):
         return a
-    return np.ascontiguousarray(a)
+    return np.require(a, requirements=("C", "A"))  # ascontiguousarray keeps unaligned data
 
 
 def batched_matmul(a, b):
@@ -233,8 +242,8 @@ def batched_matmul(a, b):
     arrays = _float_arrays(op, a=a, b=b)
     a, b = arrays["a"], arrays["b"]
     if a.ndim == 0 or b.ndim == 0:
-        raise ValueError(f"{op}: both operands need at least 1 dimension, got shapes "
-                         f"{a.shape} and {b.shape}")
+        raise ValueError(f"{op}: a and b need at least 1 dimension each, got shapes "
+                         f"a {a.shape} and b {b.shape}")
     a2 = a[None, :] if a.ndim == 1 else a
     b2 = b[:, None] if b.ndim == 1 else b
     (M, K), (Kb, N) = a2.shape[-2:], b2.shape[-2:]
@@ -354,8 +363,12 @@ def _conv_transpose_forward(op, nd, x, weight, bias, stride, padding, output_pad
 
 def _conv_transpose_backward(op, nd, grad_output, x, weight, stride, padding, output_padding,
                              groups, dilation, input_grad, weight_grad, bias_grad):
+    if grad_output is None:
+        raise TypeError(f"{op}: grad_output must be an array of float32 or float64, got None")
     x4, w4, _, gy4, geom, unbatched = _conv_transpose_args(
         op, nd, x, weight, None, stride, padding, output_padding, groups, dilation, grad_output)
+    input_grad, weight_grad, bias_grad = (_flag(op, n, v) for n, v in (
+        ("input_grad", input_grad), ("weight_grad", weight_grad), ("bias_grad", bias_grad)))
     args = (geom["stride"], geom["padding"], geom["dilation"], geom["groups"])
     gx: np.ndarray | None = None
     gw: np.ndarray | None = None

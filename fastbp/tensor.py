@@ -7,7 +7,9 @@ walks the graph in reverse topological order and hands each op the gradient of i
 from __future__ import annotations
 
 import functools
+import inspect
 import itertools
+import re
 import threading
 import types
 
@@ -86,10 +88,29 @@ class Function:
         self.needs_grad = tuple(enabled and t.requires_grad for t in inputs)
 
     @classmethod
+    def _tensor_args(cls, inputs) -> tuple:
+        """Each input as a Tensor, or a TypeError naming the op and the argument, as torch's
+        "relu(): argument 'input' (position 1) must be Tensor"."""
+        out = []
+        for i, x in enumerate(inputs):
+            try:
+                out.append(as_tensor(x))
+            except TypeError as error:
+                # the op's name from its class: _MatMul -> mat_mul
+                op = re.sub(r"(?<!^)(?=[A-Z])", "_", cls.__name__.strip("_")).lower()
+                names = [p for p in inspect.signature(cls.forward).parameters
+                         if p != "self"][:len(inputs)]
+                name = "input" if i >= len(names) or names[i] == "x" else names[i]
+                raise TypeError(f"{op}(): argument '{name}' (position {i + 1}) must be a Tensor "
+                                f"or an array of numbers, got {type(x).__name__} ({error})") from None
+        return tuple(out)
+
+    @classmethod
     def apply(cls, *inputs, **options) -> "Tensor":
-        inputs = tuple(as_tensor(x) for x in inputs)
+        inputs = cls._tensor_args(inputs)
         ctx = cls(inputs)
-        out = ctx.forward(*(t.data for t in inputs), **options)
+        with np.errstate(all="ignore"):  # NaN and inf propagate silently, as in torch
+            out = ctx.forward(*(t.data for t in inputs), **options)
         record = any(ctx.needs_grad)
         result = Tensor(out, requires_grad=record)
         if record:
@@ -108,7 +129,8 @@ class Function:
                 f"Trying to backward through the graph a second time: the arrays "
                 f"{type(self).__name__} saved for backward were freed after the first backward. "
                 f"Specify retain_graph=True on the first backward() to keep them.")
-        grads = self.backward(grad)
+        with np.errstate(all="ignore"):
+            grads = self.backward(grad)
         if not retain_graph:
             saved = [k for k, v in self.__dict__.items()
                      if k not in self._graph_attrs and isinstance(v, np.ndarray)]
@@ -130,12 +152,19 @@ class RemovableHandle:
 
 
 def _to_array(data, dtype=None) -> np.ndarray:
+    """The array of a Tensor's data: numbers only (bool, integer, floating point), as torch
+    refuses None, strings and objects; TypeError otherwise."""
     if isinstance(data, Tensor):
         data = data.data
-    if isinstance(data, (np.ndarray, np.generic)):
-        return np.asarray(data, dtype=dtype)
-    arr = np.asarray(data, dtype=dtype)
-    if dtype is None and arr.dtype == np.float64:
+    try:
+        arr = np.asarray(data, dtype=dtype)
+    except (TypeError, ValueError) as error:  # ragged lists, unconvertible objects
+        raise TypeError(f"Tensor data must be an array of numbers, got {type(data).__name__}: "
+                        f"{error}") from None
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"Tensor data must be an array of numbers (bool, integer or floating "
+                        f"point), got {type(data).__name__} of dtype {arr.dtype}")
+    if dtype is None and arr.dtype == np.float64 and not isinstance(data, (np.ndarray, np.generic)):
         arr = arr.astype(np.float32)  # python floats default to float32, as in torch
     return arr
 

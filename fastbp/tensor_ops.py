@@ -3,6 +3,7 @@ changes, indexing and batched matmul, one Function each with forward and backwar
 Elementwise and reduction work is numpy's; every matrix product runs on fastbp's GEMM."""
 from __future__ import annotations
 
+import operator
 from collections import namedtuple
 from typing import Any
 
@@ -14,13 +15,23 @@ from .tensor import (Function, Tensor, _promote, _scalar_dtype, as_tensor, unbro
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-def wrap_dim(dim, nd: int) -> int:
+class IndexRangeError(IndexError, ValueError):
+    """An index or dim out of range: an IndexError as torch raises, and a ValueError as fastbp
+    raises for every bad argument."""
+
+
+def wrap_dim(dim, nd: int, name: str = "dim") -> int:
     """A dim in [-nd, nd) as a non-negative index; out of range raises IndexError like torch."""
-    dim = int(dim)
+    if isinstance(dim, (bool, np.bool_)):
+        raise TypeError(f"{name} must be an int, got {dim!r}")
+    try:
+        dim = operator.index(dim)
+    except TypeError:
+        raise TypeError(f"{name} must be an int, got {dim!r}") from None
     n = max(nd, 1)
     if not -n <= dim < n:
-        raise IndexError(f"Dimension out of range (expected to be in range of [{-n}, {n - 1}], "
-                         f"but got {dim})")
+        raise IndexRangeError(f"{name}: Dimension out of range (expected to be in range of "
+                              f"[{-n}, {n - 1}], but got {dim})")
     return dim % n
 
 

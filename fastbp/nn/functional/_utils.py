@@ -1,24 +1,102 @@
-"""Argument helpers shared by the functional families."""
+"""Argument helpers shared by the functional families: each op checks its arguments with these
+in its public function, and every error names the op and the argument."""
 from __future__ import annotations
+
+import math
+import operator
 
 import numpy as np
 
-from ...tensor import Tensor
+from ...tensor import Tensor, as_tensor
 from ...tensor_ops import wrap_dim  # noqa: F401  (re-exported for the families)
 
 REDUCTIONS = ("mean", "sum", "none")
+# Largest element count an op will allocate for one result (as fastbp.functional).
+MAX_ELEMENTS = 2**62 // 8
 
 
-def ntuple(value, n, name):
-    t = (value,) * n if isinstance(value, (int, np.integer)) else tuple(value)
-    if len(t) != n:
-        raise ValueError(f"{name} must be an int or a tuple of {n} ints, got {value!r}")
-    return tuple(int(v) for v in t)
+def tensor_arg(op: str, name: str, value, like: Tensor | None = None) -> Tensor:
+    """`value` as a Tensor (python scalars take `like`'s dtype), or a TypeError naming it."""
+    try:
+        return as_tensor(value, like)
+    except TypeError as error:
+        raise TypeError(f"{op}: {name} must be a Tensor or an array of numbers, got "
+                        f"{type(value).__name__} ({error})") from None
+
+
+def int_arg(op: str, name: str, value, minimum: int | None = None) -> int:
+    """A Python int (not a bool) >= minimum."""
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{op}: {name} must be an int, got {value!r}")
+    try:
+        v = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{op}: {name} must be an int, got {value!r}") from None
+    if minimum is not None and v < minimum:
+        raise ValueError(f"{op}: {name} must be >= {minimum}, got {v}")
+    if v > MAX_ELEMENTS:
+        raise ValueError(f"{op}: {name} is too large ({v} > {MAX_ELEMENTS})")
+    return v
+
+
+def real_arg(op: str, name: str, value) -> float:
+    """A real number (int or float, not a bool) as a Python float."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(
+            value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{op}: {name} must be a real number, got {value!r}")
+    try:
+        return float(value)
+    except OverflowError:
+        raise ValueError(f"{op}: {name} is too large for a float, got {value!r}") from None
+
+
+def flag_arg(op: str, name: str, value) -> bool:
+    """bool(value), or a TypeError naming the argument when it has no one truth value."""
+    try:
+        return bool(value)
+    except Exception:
+        raise TypeError(f"{op}: {name} must be a bool, got {value!r}") from None
+
+
+def choice_arg(op: str, name: str, value, choices: tuple) -> str:
+    if not isinstance(value, str) or value not in choices:
+        listed = ", ".join(repr(c) for c in choices)
+        error = ValueError if isinstance(value, str) else TypeError
+        raise error(f"{op}: {name} must be one of {listed}, got {value!r}")
+    return value
+
+
+def ntuple(value, n, name, op: str = "", minimum: int | None = None) -> tuple:
+    """An int or a sequence of n ints (each >= minimum) as a tuple of Python ints."""
+    where = f"{op}: " if op else ""
+    items = tuple(value) if isinstance(value, (tuple, list)) else (value,) * n
+    if len(items) != n:
+        raise ValueError(f"{where}{name} must be an int or a tuple of {n} ints, got {value!r}")
+    out = []
+    for v in items:
+        if isinstance(v, (bool, np.bool_)):
+            raise TypeError(f"{where}{name} must be an int or a tuple of {n} ints, got {value!r}")
+        try:
+            v = operator.index(v)
+        except TypeError:
+            raise TypeError(f"{where}{name} must be an int or a tuple of {n} ints, "
+                            f"got {value!r}") from None
+        if minimum is not None and v < minimum:
+            raise ValueError(f"{where}{name} must be >= {minimum}, got {value!r}")
+        if abs(v) > MAX_ELEMENTS:
+            raise ValueError(f"{where}{name} is too large, got {value!r}")
+        out.append(v)
+    return tuple(out)
+
+
+def check_size(op: str, what: str, shape) -> None:
+    """ValueError before allocating a result of `shape` that no machine could hold."""
+    if math.prod(int(s) for s in shape) > MAX_ELEMENTS:
+        raise ValueError(f"{op}: {what} of shape {tuple(shape)} is too large to allocate")
 
 
 def check_reduction(op: str, reduction: str) -> None:
-    if reduction not in REDUCTIONS:
-        raise ValueError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    choice_arg(op, "reduction", reduction, REDUCTIONS)
 
 
 def reduce(losses: np.ndarray, reduction: str) -> np.ndarray:

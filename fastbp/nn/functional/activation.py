@@ -8,7 +8,7 @@ import numpy as np
 
 from ... import _core
 from ...tensor import Function, Tensor
-from ._utils import check_floating, wrap_dim
+from ._utils import check_floating, choice_arg, real_arg, tensor_arg, wrap_dim
 
 __all__ = ["relu", "sigmoid", "tanh", "gelu", "leaky_relu", "elu", "softplus", "softmax",
            "log_softmax"]
@@ -34,7 +34,7 @@ class _ReLU(Function):
 
 
 def relu(input) -> Tensor:
-    return _ReLU.apply(input)
+    return _ReLU.apply(tensor_arg("relu", "input", input))
 
 
 def _sigmoid(x):
@@ -54,7 +54,7 @@ class _Sigmoid(Function):
 
 
 def sigmoid(input) -> Tensor:
-    return _Sigmoid.apply(input)
+    return _Sigmoid.apply(tensor_arg("sigmoid", "input", input))
 
 
 class _Tanh(Function):
@@ -68,7 +68,7 @@ class _Tanh(Function):
 
 
 def tanh(input) -> Tensor:
-    return _Tanh.apply(input)
+    return _Tanh.apply(tensor_arg("tanh", "input", input))
 
 
 def _erf(x):
@@ -99,9 +99,8 @@ class _GELU(Function):
 
 
 def gelu(input, approximate: str = "none") -> Tensor:
-    if approximate not in ("none", "tanh"):
-        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
-    return _GELU.apply(input, approximate=approximate)
+    approximate = choice_arg("gelu", "approximate", approximate, ("none", "tanh"))
+    return _GELU.apply(tensor_arg("gelu", "input", input), approximate=approximate)
 
 
 class _LeakyReLU(Function):
@@ -115,7 +114,8 @@ class _LeakyReLU(Function):
 
 
 def leaky_relu(input, negative_slope: float = 0.01) -> Tensor:
-    return _LeakyReLU.apply(input, slope=negative_slope)
+    return _LeakyReLU.apply(tensor_arg("leaky_relu", "input", input),
+                            slope=real_arg("leaky_relu", "negative_slope", negative_slope))
 
 
 class _ELU(Function):
@@ -131,7 +131,7 @@ class _ELU(Function):
 
 
 def elu(input, alpha: float = 1.0) -> Tensor:
-    return _ELU.apply(input, alpha=alpha)
+    return _ELU.apply(tensor_arg("elu", "input", input), alpha=real_arg("elu", "alpha", alpha))
 
 
 class _Softplus(Function):
@@ -151,7 +151,9 @@ class _Softplus(Function):
 
 
 def softplus(input, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
-    return _Softplus.apply(input, beta=beta, threshold=threshold)
+    return _Softplus.apply(tensor_arg("softplus", "input", input),
+                           beta=real_arg("softplus", "beta", beta),
+                           threshold=real_arg("softplus", "threshold", threshold))
 
 
 class _Softmax(Function):
@@ -168,7 +170,7 @@ class _Softmax(Function):
 
 
 def _softmax_dim(input, dim):
-    nd = np.ndim(input.data if isinstance(input, Tensor) else input)
+    nd = input.ndim
     if dim is None:  # torch's implicit choice
         dim = 0 if nd in (0, 1, 3) else 1
     return wrap_dim(dim, nd)
@@ -176,6 +178,7 @@ def _softmax_dim(input, dim):
 
 def softmax(input, dim=None) -> Tensor:
     """exp(x - max) normalised over dim."""
+    input = tensor_arg("softmax", "input", input)
     return _Softmax.apply(input, dim=_softmax_dim(input, dim))
 
 
@@ -196,4 +199,5 @@ class _LogSoftmax(Function):
 
 
 def log_softmax(input, dim=None) -> Tensor:
+    input = tensor_arg("log_softmax", "input", input)
     return _LogSoftmax.apply(input, dim=_softmax_dim(input, dim))

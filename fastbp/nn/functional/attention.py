@@ -6,26 +6,26 @@ import math
 
 import numpy as np
 
-from ...tensor import Tensor, as_tensor
+from ...tensor import Tensor
 from .activation import softmax
 from .dropout import dropout
 from .linear import linear
-from ._utils import array_of
+from ._utils import array_of, flag_arg, int_arg, real_arg, tensor_arg
 
 __all__ = ["scaled_dot_product_attention", "multi_head_attention_forward"]
 
 
-def _float_mask(mask, dtype, bool_means_keep: bool):
+def _float_mask(mask, dtype, bool_means_keep: bool, op="attention", name="attn_mask"):
     """A mask as an additive float array: boolean masks give 0 / -inf (which entries a boolean
     mask marks as allowed differs: SDPA's True attends, MultiheadAttention's True is masked)."""
     if mask is None:
         return None
-    m = mask.data if isinstance(mask, Tensor) else np.asarray(mask)
+    m = tensor_arg(op, name, mask).data
     if m.dtype == bool:
         blocked = ~m if bool_means_keep else m
         return np.where(blocked, np.asarray(-np.inf, dtype), np.zeros((), dtype))
     if not np.issubdtype(m.dtype, np.floating):
-        raise TypeError(f"attention mask must be bool or floating-point, got {m.dtype}")
+        raise TypeError(f"{op}: {name} must be bool or floating-point, got {m.dtype}")
     return m.astype(dtype, copy=False) if isinstance(mask, np.ndarray) or not isinstance(mask, Tensor) else mask
 
 
@@ -34,7 +34,16 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p: f
     """softmax(q k^T * scale + mask) v over the last two dims, as torch: query (..., L, E),
     key (..., S, E), value (..., S, Ev). A boolean attn_mask marks the pairs that may attend;
     a float one is added to the scores. dropout_p applies to the attention weights."""
-    query, key, value = as_tensor(query), as_tensor(key), as_tensor(value)
+    op = "scaled_dot_product_attention"
+    query, key, value = (tensor_arg(op, n, t) for n, t in
+                         (("query", query), ("key", key), ("value", value)))
+    dropout_p, is_causal = real_arg(op, "dropout_p", dropout_p), flag_arg(op, "is_causal", is_causal)
+    scale = None if scale is None else real_arg(op, "scale", scale)
+    if not 0 <= dropout_p <= 1:
+        raise ValueError(f"{op}: dropout_p must be between 0 and 1, got {dropout_p}")
+    for name, t in (("query", query), ("key", key), ("value", value)):
+        if not np.issubdtype(t.dtype, np.floating):
+            raise TypeError(f"{op}: {name} must be floating-point, got dtype {t.dtype}")
     if query.ndim < 2 or key.ndim < 2 or value.ndim < 2:
         raise ValueError(f"scaled_dot_product_attention: query {query.shape}, key {key.shape} and "
                          f"value {value.shape} need at least 2 dims (..., L, E)")
@@ -48,10 +57,25 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p: f
         if attn_mask is not None:
             raise ValueError("scaled_dot_product_attention: pass either attn_mask or is_causal")
         attn_mask = np.tril(np.ones((L, S), bool))
-    mask = _float_mask(attn_mask, scores.dtype, bool_means_keep=True)
+    mask = _float_mask(attn_mask, scores.dtype, bool_means_keep=True, op=op)
     if mask is not None:
+        shape = array_of(mask).shape
+        try:
+            fits = np.broadcast_shapes(shape, scores.shape) == scores.shape
+        except ValueError:
+            fits = False
+        if not fits:
+            raise ValueError(f"{op}: attn_mask of shape {shape} does not broadcast to the "
+                             f"attention scores of shape {scores.shape} (..., L, S)")
         scores = scores + mask
+    # a query that may attend to nothing (its scores all -inf) gets zero weights, not NaN, as
+    # torch's SDPA does; its scores are replaced first so that no NaN reaches the gradient
+    dead = np.all(scores.data == -np.inf, axis=-1, keepdims=True)
+    if dead.any():
+        scores = scores.masked_fill(dead, 0.0)
     weights = softmax(scores, dim=-1)
+    if dead.any():
+        weights = weights.masked_fill(dead, 0.0)
     if dropout_p > 0:
         weights = dropout(weights, dropout_p)
     return weights @ value
@@ -71,7 +95,12 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
             or static_v is not None:
         raise ValueError("multi_head_attention_forward: bias_k/bias_v, add_zero_attn and "
                          "static_k/static_v are not supported")
-    query, key, value = as_tensor(query), as_tensor(key), as_tensor(value)
+    op = "multi_head_attention_forward"
+    query, key, value = (tensor_arg(op, n, t) for n, t in
+                         (("query", query), ("key", key), ("value", value)))
+    embed_dim_to_check = int_arg(op, "embed_dim_to_check", embed_dim_to_check)
+    num_heads = int_arg(op, "num_heads", num_heads, minimum=1)
+    dropout_p = real_arg(op, "dropout_p", dropout_p)
     unbatched = query.ndim == 2
     if unbatched:
         query, key, value = query.unsqueeze(1), key.unsqueeze(1), value.unsqueeze(1)
@@ -83,9 +112,10 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
     L, N, E = query.shape
     S = key.shape[0]
     if E != embed_dim_to_check:
-        raise ValueError(f"was expecting embedding dimension of {embed_dim_to_check}, but got {E}")
+        raise ValueError(f"{op}: was expecting embedding dimension of {embed_dim_to_check} "
+                         f"(embed_dim_to_check), but got {E}")
     if E % num_heads:
-        raise ValueError(f"embed_dim {E} not divisible by num_heads {num_heads}")
+        raise ValueError(f"{op}: embed_dim {E} not divisible by num_heads {num_heads}")
     if key.shape[:2] != value.shape[:2] or key.shape[1] != N:
         raise ValueError(f"key shape {key.shape} and value shape {value.shape} must match query "
                          f"{query.shape} in batch, and each other in sequence length")

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...tensor import Function, Tensor, as_tensor
+from ...tensor import Function, Tensor
 from .. import init
+from ._utils import flag_arg, real_arg, tensor_arg
 
 __all__ = ["dropout"]
 
@@ -25,9 +26,12 @@ class _Dropout(Function):
 def dropout(input, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
     """Zero each element with probability p and scale the rest by 1 / (1 - p) when training;
     the identity otherwise."""
+    p = real_arg("dropout", "p", p)
     if not 0 <= p <= 1:
-        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
-    input = as_tensor(input)
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got p={p}")
+    input = tensor_arg("dropout", "input", input)
+    training = flag_arg("dropout", "training", training)
+    flag_arg("dropout", "inplace", inplace)
     if not training or p == 0:
         return input
     if not np.issubdtype(input.dtype, np.floating):

@@ -7,8 +7,10 @@ from typing import Any
 import numpy as np
 
 from ...tensor import Function, Tensor, as_tensor, unbroadcast
+from ...tensor_ops import IndexRangeError
 from .activation import _log_softmax, _sigmoid
-from ._utils import array_of, check_floating, check_reduction, reduce, reduce_grad
+from ._utils import (array_of, check_floating, check_reduction, flag_arg, int_arg, real_arg,
+                     reduce, reduce_grad, tensor_arg)
 
 __all__ = ["cross_entropy", "nll_loss", "mse_loss", "l1_loss", "smooth_l1_loss",
            "binary_cross_entropy_with_logits", "gaussian_nll_loss"]
@@ -25,7 +27,7 @@ def _class_axis_checks(op, scores, target, ignore_index=None):
     valid = target != ignore_index if ignore_index is not None else np.ones(target.shape, bool)
     bad = valid & ((target < 0) | (target >= classes))
     if bad.any():
-        raise IndexError(f"{op}: target {target[bad].flat[0]} is out of bounds for {classes} classes")
+        raise IndexRangeError(f"{op}: target {target[bad].flat[0]} is out of bounds for {classes} classes")
     return axis, valid
 
 
@@ -57,9 +59,13 @@ class _CrossEntropy(Function):
 def cross_entropy(input, target, reduction: str = "mean") -> Tensor:
     """input (N, C) or (N, C, d1, ...) logits; target (N,) or (N, d1, ...) class indices."""
     check_reduction("cross_entropy", reduction)
-    target = as_tensor(target)
+    input = tensor_arg("cross_entropy", "input", input)
+    target = tensor_arg("cross_entropy", "target", target)
+    check_floating("cross_entropy", "input", input)
     if not np.issubdtype(target.dtype, np.integer):
-        raise TypeError(f"cross_entropy expects integer class targets, got dtype {target.dtype}")
+        raise TypeError(f"cross_entropy expects integer class targets, got target dtype {target.dtype}")
+    if input.ndim == 0:
+        raise ValueError("cross_entropy: input must have a class dim, got a 0-d input")
     return _CrossEntropy.apply(input, target, reduction=reduction)
 
 
@@ -97,22 +103,27 @@ class _NLLLoss(Function):
 def nll_loss(input, target, weight=None, ignore_index: int = -100, reduction: str = "mean") -> Tensor:
     """input (N, C) or (N, C, d1, ...) log-probabilities; target class indices."""
     check_reduction("nll_loss", reduction)
-    target = as_tensor(target)
+    target = tensor_arg("nll_loss", "target", target)
     if not np.issubdtype(target.dtype, np.integer):
-        raise TypeError(f"nll_loss expects integer class targets, got dtype {target.dtype}")
-    input = as_tensor(input)
+        raise TypeError(f"nll_loss expects integer class targets, got target dtype {target.dtype}")
+    input = tensor_arg("nll_loss", "input", input)
+    check_floating("nll_loss", "input", input)
+    if input.ndim == 0:
+        raise ValueError("nll_loss: input must have a class dim, got a 0-d input")
+    ignore_index = int_arg("nll_loss", "ignore_index", ignore_index)
     if weight is not None:
-        weight = np.asarray(array_of(weight))
+        weight = tensor_arg("nll_loss", "weight", weight).data
+        check_floating("nll_loss", "weight", weight)
         classes = input.shape[1] if input.ndim > 1 else input.shape[0]
         if weight.shape != (classes,):
             raise ValueError(f"nll_loss: weight must have shape ({classes},), got {weight.shape}")
-    return _NLLLoss.apply(input, target, weight=weight, ignore_index=int(ignore_index),
+    return _NLLLoss.apply(input, target, weight=weight, ignore_index=ignore_index,
                           reduction=reduction)
 
 
 def _same_shape(op, input, target):
-    input = as_tensor(input)
-    target = as_tensor(target, input)
+    input = tensor_arg(op, "input", input)
+    target = tensor_arg(op, "target", target, input)
     if input.shape != target.shape:
         raise ValueError(f"{op}: input has shape {input.shape} but target has shape "
                          f"{target.shape}; reshape one of them so they match")
@@ -154,7 +165,7 @@ class _L1Loss(_PointwiseLoss):
 
     @staticmethod
     def slope(d):
-        return np.sign(d)
+        return np.sign(np.nan_to_num(d, nan=0.0, posinf=1.0, neginf=-1.0))  # sign(NaN) = 0 as torch
 
 
 class _SmoothL1Loss(_PointwiseLoss):
@@ -187,10 +198,11 @@ def l1_loss(input, target, reduction: str = "mean") -> Tensor:
 def smooth_l1_loss(input, target, reduction: str = "mean", beta: float = 1.0) -> Tensor:
     """Quadratic below beta (0.5 d^2 / beta), linear above (|d| - 0.5 beta)."""
     check_reduction("smooth_l1_loss", reduction)
-    if beta < 0:
+    beta = real_arg("smooth_l1_loss", "beta", beta)
+    if not beta >= 0:
         raise ValueError(f"smooth_l1_loss: beta must be >= 0, got {beta}")
     return _SmoothL1Loss.apply(*_same_shape("smooth_l1_loss", input, target),
-                               reduction=reduction, beta=float(beta))
+                               reduction=reduction, beta=beta)
 
 
 class _BCEWithLogits(Function):
@@ -221,18 +233,20 @@ class _BCEWithLogits(Function):
 
 def binary_cross_entropy_with_logits(input, target, weight=None, reduction: str = "mean",
                                      pos_weight=None) -> Tensor:
-    check_reduction("binary_cross_entropy_with_logits", reduction)
-    input = as_tensor(input)
-    target = as_tensor(target, input)
+    op = "binary_cross_entropy_with_logits"
+    check_reduction(op, reduction)
+    input = tensor_arg(op, "input", input)
+    target = tensor_arg(op, "target", target, input)
     if input.shape != target.shape:
-        raise ValueError(f"Target size ({target.shape}) must be the same as input size ({input.shape})")
+        raise ValueError(f"{op}: target size ({target.shape}) must be the same as input size "
+                         f"({input.shape})")
     check_floating("binary_cross_entropy_with_logits", "input", input)
     dtype = input.dtype
 
     def array(name, a):
         if a is None:
             return None
-        a = np.asarray(array_of(a), dtype)
+        a = tensor_arg(op, name, a).data.astype(dtype, copy=False)
         try:
             np.broadcast_shapes(a.shape, input.shape)
         except ValueError:
@@ -271,10 +285,13 @@ def gaussian_nll_loss(input, target, var, full: bool = False, eps: float = 1e-6,
                       reduction: str = "mean") -> Tensor:
     """Gaussian negative log-likelihood of target under N(input, var), as torch: var has
     input's shape, or that shape without (or with 1 in) its last dim."""
-    check_reduction("gaussian_nll_loss", reduction)
-    input = as_tensor(input)
-    target = as_tensor(target, input)
-    var = as_tensor(var, input)
+    op = "gaussian_nll_loss"
+    check_reduction(op, reduction)
+    input = tensor_arg(op, "input", input)
+    target = tensor_arg(op, "target", target, input)
+    var = tensor_arg(op, "var", var, input)
+    check_floating(op, "input", input)
+    full, eps = flag_arg(op, "full", full), real_arg(op, "eps", eps)
     if input.shape != target.shape:
         raise ValueError(f"gaussian_nll_loss: input has shape {input.shape} but target has shape "
                          f"{target.shape}")
@@ -286,5 +303,5 @@ def gaussian_nll_loss(input, target, var, full: bool = False, eps: float = 1e-6,
                              f"of shape {input.shape}")
     if np.any(var.data < 0):
         raise ValueError("gaussian_nll_loss: var has negative entry/entries")
-    return _GaussianNLL.apply(input, target, var, eps=float(eps), full=bool(full),
+    return _GaussianNLL.apply(input, target, var, eps=eps, full=full,
                               reduction=reduction)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...tensor import Function, Tensor, as_tensor
-from ._utils import array_of, check_floating
+from ...tensor import Function, Tensor
+from ._utils import array_of, check_floating, flag_arg, int_arg, real_arg, tensor_arg
 
 __all__ = ["batch_norm", "layer_norm"]
 
@@ -84,12 +84,31 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
                momentum=0.1, eps=1e-5) -> Tensor:
     """As torch.nn.functional.batch_norm: running_mean/var (C,) arrays or Tensors, updated in
     place when training (they may be None, then batch statistics are used in eval too)."""
-    input = as_tensor(input)
+    op = "batch_norm"
+    input = tensor_arg(op, "input", input)
+    check_floating(op, "input", input)
     if input.ndim < 2:
         raise ValueError(f"batch_norm: expected an input of shape (N, C, ...), got {input.shape}")
     C = input.shape[1]
-    rm = None if running_mean is None else array_of(running_mean)
-    rv = None if running_var is None else array_of(running_var)
+    training = flag_arg(op, "training", training)
+    momentum, eps = real_arg(op, "momentum", momentum), real_arg(op, "eps", eps)
+    weight = None if weight is None else tensor_arg(op, "weight", weight)
+    bias = None if bias is None else tensor_arg(op, "bias", bias)
+    rm = rv = None
+    for name, a in (("running_mean", running_mean), ("running_var", running_var)):
+        if a is None:
+            continue
+        a = array_of(a)
+        if not isinstance(a, np.ndarray) or a.dtype.kind != "f":
+            raise TypeError(f"batch_norm: {name} must be a floating-point array or Tensor (updated "
+                            f"in place), got {type(a).__name__}")
+        if name == "running_mean":
+            rm = a
+        else:
+            rv = a
+    if (rm is None) != (rv is None):
+        raise ValueError("batch_norm: running_mean and running_var must both be given or both "
+                         "be None")
     for name, a in (("running_mean", rm), ("running_var", rv), ("weight", weight), ("bias", bias)):
         if a is not None and np.shape(array_of(a)) != (C,):
             raise ValueError(f"batch_norm: {name} must have shape ({C},) for input of shape "
@@ -103,8 +122,8 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     if bias is not None and weight is None:
         weight = np.ones(C, input.dtype)
     tensors = [input] + ([weight] if weight is not None else []) + ([bias] if bias is not None else [])
-    return _BatchNorm.apply(*tensors, running_mean=rm, running_var=rv, training=bool(training),
-                            momentum=float(momentum), eps=float(eps), has_weight=weight is not None)
+    return _BatchNorm.apply(*tensors, running_mean=rm, running_var=rv, training=training,
+                            momentum=momentum, eps=eps, has_weight=weight is not None)
 
 
 class _LayerNorm(Function):
@@ -136,17 +155,25 @@ class _LayerNorm(Function):
 
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5) -> Tensor:
     """Normalise over the last len(normalized_shape) dims, as torch.nn.functional.layer_norm."""
-    input = as_tensor(input)
-    shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else tuple(normalized_shape)
+    op = "layer_norm"
+    input = tensor_arg(op, "input", input)
+    check_floating(op, "input", input)
+    if isinstance(normalized_shape, (tuple, list)):
+        shape = tuple(int_arg(op, "normalized_shape", n, minimum=0) for n in normalized_shape)
+    else:
+        shape = (int_arg(op, "normalized_shape", normalized_shape, minimum=0),)
+    eps = real_arg(op, "eps", eps)
+    weight = None if weight is None else tensor_arg(op, "weight", weight)
+    bias = None if bias is None else tensor_arg(op, "bias", bias)
     nd = len(shape)
     if input.shape[input.ndim - nd:] != shape or input.ndim < nd:
         raise ValueError(f"layer_norm: normalized_shape {list(shape)} does not match the last "
                          f"dims of input of shape {input.shape}")
     for name, a in (("weight", weight), ("bias", bias)):
         if a is not None and np.shape(array_of(a)) != shape:
-            raise ValueError(f"layer_norm: {name} must have shape {shape}, got "
+            raise ValueError(f"layer_norm: {name} must have shape {shape} (normalized_shape), got "
                              f"{np.shape(array_of(a))}")
     if bias is not None and weight is None:
         weight = np.ones(shape, input.dtype)
     tensors = [input] + ([weight] if weight is not None else []) + ([bias] if bias is not None else [])
-    return _LayerNorm.apply(*tensors, nd=nd, eps=float(eps))
+    return _LayerNorm.apply(*tensors, nd=nd, eps=eps)

@@ -7,8 +7,8 @@ import math
 
 import numpy as np
 
-from ...tensor import Function, Tensor, as_tensor
-from ._utils import check_floating, ntuple
+from ...tensor import Function, Tensor
+from ._utils import check_floating, check_size, flag_arg, int_arg, ntuple, tensor_arg
 
 __all__ = ["max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "adaptive_avg_pool1d",
            "adaptive_avg_pool2d"]
@@ -45,13 +45,22 @@ class _MaxPoolNd(Function):
                              f"kernel_size {kernel}, padding {padding}, dilation {dilation}")
         pad = [(0, 0)] * (x.ndim - nd) + [(p, p) for p in padding]
         xp = np.pad(x, pad, constant_values=-np.inf) if any(padding) else x
+        # where padding is: a real element beats it even when both are -inf (torch's index)
+        is_pad = np.pad(np.zeros(x.shape, bool), pad, constant_values=True) if any(padding) else None
 
         offsets = itertools.product(*(range(k) for k in kernel))
-        best = xp[_windows(next(offsets), out, stride, dilation)].copy()
+        first = _windows(next(offsets), out, stride, dilation)
+        best = xp[first].copy()
+        best_pad = None if is_pad is None else is_pad[first].copy()
         argbest = np.zeros(best.shape, np.intp)
         for i, offset in enumerate(offsets, 1):
-            window = xp[_windows(offset, out, stride, dilation)]
+            where = _windows(offset, out, stride, dilation)
+            window = xp[where]
             take = (window > best) | np.isnan(window)
+            if best_pad is not None and is_pad is not None:
+                window_pad = is_pad[where]
+                take |= best_pad & ~window_pad
+                np.copyto(best_pad, window_pad, where=take)
             np.copyto(best, window, where=take)
             argbest[take] = i
         self.argbest, self.padded_shape, self.x_shape = argbest, xp.shape, x.shape
@@ -70,12 +79,19 @@ class _MaxPoolNd(Function):
         return gp[crop]
 
 
+def _no_stride(stride) -> bool:
+    """torch's default stride (the kernel size): None or an empty sequence."""
+    return stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0)
+
+
 def _max_pool(input, nd, kernel_size, stride, padding, dilation):
-    kernel = ntuple(kernel_size, nd, "kernel_size")
-    stride = kernel if stride is None or stride == () else ntuple(stride, nd, "stride")
+    op = f"max_pool{nd}d"
+    input = tensor_arg(op, "input", input)
+    kernel = ntuple(kernel_size, nd, "kernel_size", op)
+    stride = kernel if _no_stride(stride) else ntuple(stride, nd, "stride", op)
     return _MaxPoolNd.apply(input, kernel=kernel, stride=stride,
-                            padding=ntuple(padding, nd, "padding"),
-                            dilation=ntuple(dilation, nd, "dilation"))
+                            padding=ntuple(padding, nd, "padding", op),
+                            dilation=ntuple(dilation, nd, "dilation", op))
 
 
 def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1) -> Tensor:
@@ -164,12 +180,18 @@ class _AvgPoolNd(Function):
 
 def _avg_pool(nd, input, kernel_size, stride, padding, ceil_mode, count_include_pad,
               divisor_override):
-    kernel = ntuple(kernel_size, nd, "kernel_size")
-    stride = kernel if stride is None or stride == () or stride == [] else ntuple(stride, nd, "stride")
-    if divisor_override is not None and divisor_override == 0:
-        raise ValueError("avg_pool2d: divisor_override must be non-zero")
-    return _AvgPoolNd.apply(input, kernel=kernel, stride=stride, padding=ntuple(padding, nd, "padding"),
-                            ceil_mode=bool(ceil_mode), count_include_pad=bool(count_include_pad),
+    op = f"avg_pool{nd}d"
+    input = tensor_arg(op, "input", input)
+    kernel = ntuple(kernel_size, nd, "kernel_size", op)
+    stride = kernel if _no_stride(stride) else ntuple(stride, nd, "stride", op)
+    if divisor_override is not None:
+        divisor_override = int_arg(op, "divisor_override", divisor_override)
+        if divisor_override == 0:
+            raise ValueError(f"{op}: divisor_override must be non-zero")
+    return _AvgPoolNd.apply(input, kernel=kernel, stride=stride,
+                            padding=ntuple(padding, nd, "padding", op),
+                            ceil_mode=flag_arg(op, "ceil_mode", ceil_mode),
+                            count_include_pad=flag_arg(op, "count_include_pad", count_include_pad),
                             divisor=divisor_override)
 
 
@@ -187,8 +209,10 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
 
 
 def _adaptive_bins(n, out):
-    """torch's bins: [floor(i n / out), ceil((i + 1) n / out))."""
-    return [((i * n) // out, -((-(i + 1) * n) // out)) for i in range(out)]
+    """torch's bins: [floor(i n / out), ceil((i + 1) n / out)). Built by numpy, so that an
+    output too large to hold fails here at once with a MemoryError."""
+    i = np.arange(out, dtype=np.int64)
+    return zip(((i * n) // out).tolist(), (-((-(i + 1) * n) // out)).tolist())
 
 
 class _AdaptiveAvgPoolNd(Function):
@@ -233,15 +257,16 @@ class _AdaptiveAvgPoolNd(Function):
 
 
 def _adaptive(nd, input, output_size):
-    input = as_tensor(input)
-    sizes = (output_size,) * nd if isinstance(output_size, (int, np.integer)) or output_size is None \
-        else tuple(output_size)
+    op = f"adaptive_avg_pool{nd}d"
+    input = tensor_arg(op, "input", input)
+    if input.ndim < nd:
+        raise ValueError(f"{op}: expected a {nd + 1}-d or {nd + 2}-d input, got shape {input.shape}")
+    sizes = tuple(output_size) if isinstance(output_size, (tuple, list)) else (output_size,) * nd
     if len(sizes) != nd:
-        raise ValueError(f"adaptive_avg_pool{nd}d: output_size must be an int or a tuple of {nd}, "
-                         f"got {output_size!r}")
-    sizes = tuple(input.shape[input.ndim - nd + i] if s is None else int(s) for i, s in enumerate(sizes))
-    if min(sizes) < 1:
-        raise ValueError(f"adaptive_avg_pool{nd}d: output_size must be positive, got {output_size!r}")
+        raise ValueError(f"{op}: output_size must be an int or a tuple of {nd}, got {output_size!r}")
+    sizes = tuple(input.shape[input.ndim - nd + i] if s is None else s for i, s in enumerate(sizes))
+    sizes = ntuple(sizes, nd, "output_size", op, minimum=1)
+    check_size(op, "output", input.shape[:-nd] + sizes)
     return _AdaptiveAvgPoolNd.apply(input, out=sizes)
 
 

@@ -5,16 +5,16 @@ import math
 
 import numpy as np
 
-from ...tensor import Function, Tensor, as_tensor
-from ._utils import wrap_dim
+from ...tensor import Function, Tensor
+from ._utils import check_size, choice_arg, ntuple, tensor_arg, wrap_dim
 
 __all__ = ["flatten", "pad"]
 
 
 def flatten(input, start_dim: int = 1, end_dim: int = -1) -> Tensor:
-    input = as_tensor(input)
+    input = tensor_arg("flatten", "input", input)
     nd = max(input.ndim, 1)  # a 0-d input counts as 1-d, as in torch
-    start, end = wrap_dim(start_dim, nd), wrap_dim(end_dim, nd)
+    start, end = wrap_dim(start_dim, nd, "start_dim"), wrap_dim(end_dim, nd, "end_dim")
     if start > end:
         raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} "
                          f"for a {input.ndim}-d input")
@@ -53,14 +53,19 @@ class _Pad(Function):
 def pad(input, pad, mode: str = "constant", value=None) -> Tensor:
     """As torch.nn.functional.pad in constant mode: pad = (last_lo, last_hi, prev_lo, prev_hi,
     ...) from the last dim backwards; causal padding of a conv1d is pad(x, ((k - 1) * d, 0))."""
-    input = as_tensor(input)
-    if mode != "constant":
-        raise ValueError(f"pad: only mode='constant' is supported, got {mode!r}")
-    pad = tuple(int(p) for p in pad)
+    input = tensor_arg("pad", "input", input)
+    choice_arg("pad", "mode", mode, ("constant",))
+    if not isinstance(pad, (tuple, list)):
+        raise TypeError(f"pad: pad must be a tuple of ints, got {pad!r}")
+    pad = ntuple(pad, len(pad), "pad", "pad")
+    if value is not None and (isinstance(value, (bool, np.bool_)) or not isinstance(
+            value, (int, float, np.integer, np.floating))):
+        raise TypeError(f"pad: value must be a number, got {value!r}")
     if len(pad) % 2 or len(pad) // 2 > input.ndim:
         raise ValueError(f"pad: padding length {len(pad)} must be even and at most twice the "
                          f"number of dims ({input.ndim}, input shape {input.shape})")
     pairs = [(0, 0)] * input.ndim
     for i in range(len(pad) // 2):
         pairs[input.ndim - 1 - i] = (pad[2 * i], pad[2 * i + 1])
+    check_size("pad", "output", [max(n + lo + hi, 0) for n, (lo, hi) in zip(input.shape, pairs)])
     return _Pad.apply(input, pairs=tuple(pairs), value=0 if value is None else value)

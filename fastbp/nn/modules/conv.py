@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import functional as F
+from ..functional._utils import int_arg
 from ..functional.conv import conv_relu
 from .linear import init_like_torch
 from .module import Module, Parameter, _as_dtype
@@ -12,7 +13,10 @@ __all__ = ["Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d"]
 
 
 def _check_channels(in_channels, out_channels, groups):
-    if groups < 1 or in_channels % groups or out_channels % groups:
+    for name, value in (("in_channels", in_channels), ("out_channels", out_channels)):
+        int_arg("conv", name, value, minimum=1)
+    int_arg("conv", "groups", groups, minimum=1)
+    if in_channels % groups or out_channels % groups:
         raise ValueError(f"in_channels ({in_channels}) and out_channels ({out_channels}) "
                          f"must both be divisible by groups ({groups})")
 
@@ -26,10 +30,12 @@ class _ConvNd(Module):
         nd = self.nd
         _check_channels(in_channels, out_channels, groups)
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
-        self.kernel_size = F._tuple(kernel_size, nd, "kernel_size")
-        self.stride = F._tuple(stride, nd, "stride")
-        self.dilation = F._tuple(dilation, nd, "dilation")
-        self.padding = padding if isinstance(padding, str) else F._tuple(padding, nd, "padding")
+        op = type(self).__name__
+        self.kernel_size = F._tuple(kernel_size, nd, "kernel_size", op, minimum=1)
+        self.stride = F._tuple(stride, nd, "stride", op, minimum=1)
+        self.dilation = F._tuple(dilation, nd, "dilation", op, minimum=1)
+        self.padding = padding if isinstance(padding, str) else F._tuple(padding, nd, "padding",
+                                                                         op, minimum=0)
         if isinstance(self.padding, str):
             if self.padding not in ("same", "valid"):
                 raise ValueError(f"padding must be 'same', 'valid' or ints, got {padding!r}")
@@ -98,11 +104,12 @@ class _ConvTransposeNd(Module):
                              f"convolutions, got {padding_mode!r}")
         _check_channels(in_channels, out_channels, groups)
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
-        self.kernel_size = F._tuple(kernel_size, nd, "kernel_size")
-        self.stride = F._tuple(stride, nd, "stride")
-        self.padding = F._tuple(padding, nd, "padding")
-        self.output_padding = F._tuple(output_padding, nd, "output_padding")
-        self.dilation = F._tuple(dilation, nd, "dilation")
+        op = type(self).__name__
+        self.kernel_size = F._tuple(kernel_size, nd, "kernel_size", op, minimum=1)
+        self.stride = F._tuple(stride, nd, "stride", op, minimum=1)
+        self.padding = F._tuple(padding, nd, "padding", op, minimum=0)
+        self.output_padding = F._tuple(output_padding, nd, "output_padding", op, minimum=0)
+        self.dilation = F._tuple(dilation, nd, "dilation", op, minimum=1)
         dtype = _as_dtype(dtype)
         shape = (in_channels, out_channels // groups) + self.kernel_size
         self.weight = Parameter(np.empty(shape, dtype))

@@ -8,6 +8,7 @@ import numpy as np
 from .. import functional as F
 from ..functional.linear import linear_relu
 from .. import init
+from ..functional._utils import int_arg
 from .module import Module, Parameter, _as_dtype
 
 __all__ = ["Linear", "Identity"]
@@ -27,6 +28,8 @@ class Linear(Module):
     def __init__(self, in_features: int, out_features: int, bias: bool = True,
                  dtype=np.float32, rng=None):
         super().__init__()
+        in_features = int_arg("Linear", "in_features", in_features, minimum=0)
+        out_features = int_arg("Linear", "out_features", out_features, minimum=0)
         self.in_features, self.out_features = in_features, out_features
         dtype = _as_dtype(dtype)
         self.weight = Parameter(np.empty((out_features, in_features), dtype))

@@ -245,11 +245,18 @@ class Module:
                 value = value.data
             elif hasattr(value, "detach"):
                 value = value.detach()  # e.g. a torch Parameter, which np.asarray refuses
-            value = np.asarray(value)
-            if value.shape != param.shape:
+            try:
+                value = np.asarray(value)
+            except (TypeError, ValueError) as error:  # e.g. a ragged nested list
+                problems.append(f"value for {key!r} is not an array of numbers: {error}")
+                continue
+            if value.dtype.kind not in "biuf":
+                problems.append(f"value for {key!r} has dtype {value.dtype}, not real numbers")
+            elif value.shape != param.shape:
                 problems.append(f"shape mismatch for {key!r}: checkpoint has {value.shape}, "
                                 f"the model has {param.shape}")
-            values[key] = value
+            else:
+                values[key] = value
         if problems:
             raise RuntimeError(f"error loading state_dict into {type(self).__name__}:\n  "
                                + "\n  ".join(problems))

@@ -5,6 +5,7 @@ import numpy as np
 
 from ...tensor import Tensor
 from .. import functional as F
+from ..functional._utils import tensor_arg
 from .module import Module, Parameter, _as_dtype
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "LayerNorm"]
@@ -40,10 +41,14 @@ class _BatchNorm(Module):
             self.num_batches_tracked.data[...] = 0
 
     def forward(self, x):
+        x = tensor_arg(type(self).__name__, "input", x)
         if x.ndim not in self.ndims:
             want = " or ".join(f"{n}D" for n in self.ndims)
             raise ValueError(f"{type(self).__name__}: expected {want} input (got {x.ndim}D input "
                              f"of shape {x.shape})")
+        if x.shape[1] != self.num_features:
+            raise ValueError(f"{type(self).__name__}({self.num_features}): expected "
+                             f"{self.num_features} channels, got input of shape {x.shape}")
         factor = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats:
             self.num_batches_tracked.data += 1
