@@ -59,4 +59,10 @@ void check_size(const char* op, const char* what, const Shape& shape);
 // C-contiguous and aligned: `a` itself when it already is, else a copy.
 py::array dense(const py::array& a);
 
+// The data of an array the caller has checked to hold T; null for an absent one.
+template <typename T>
+const T* data(const py::array& a) {
+  return a ? static_cast<const T*>(a.data()) : nullptr;
+}
+
 }  // namespace fastbp::bind

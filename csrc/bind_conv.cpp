@@ -123,9 +123,6 @@ ConvCall check_conv(const char* op, int nd, py::handle input, py::handle weight,
 }
 
 template <typename T>
-const T* data(const py::array& a) { return a ? static_cast<const T*>(a.data()) : nullptr; }
-
-template <typename T>
 py::array conv_forward_t(const ConvCall& c, bool relu) {
   py::array_t<T> y(c.y_shape);
   T* yp = y.mutable_data();

@@ -61,9 +61,6 @@ LinearCall check_linear(const char* op, py::handle input, py::handle weight, py:
 }
 
 template <typename T>
-const T* data(const py::array& a) { return a ? static_cast<const T*>(a.data()) : nullptr; }
-
-template <typename T>
 py::array linear_t(const LinearCall& c, bool relu) {
   py::array_t<T> y(c.y_shape);
   T* yp = y.mutable_data();

@@ -257,19 +257,15 @@ template <typename T>
 kernels::dot_rows_fn<T> dot_rows_kernel();
 template <>
 kernels::dot_rows_fn<float> dot_rows_kernel<float>() {
-#ifdef FASTBP_X86_KERNELS
-  if (active_capability() == Capability::avx512) return kernels::avx512::sdot_rows;
-  if (active_capability() == Capability::avx2) return kernels::avx2::sdot_rows;
-#endif
-  return kernels::ref::sdot_rows;
+  namespace k = kernels;
+  return for_active_path(&k::ref::sdot_rows, FASTBP_X86(k::avx2::sdot_rows),
+                         FASTBP_X86(k::avx512::sdot_rows));
 }
 template <>
 kernels::dot_rows_fn<double> dot_rows_kernel<double>() {
-#ifdef FASTBP_X86_KERNELS
-  if (active_capability() == Capability::avx512) return kernels::avx512::ddot_rows;
-  if (active_capability() == Capability::avx2) return kernels::avx2::ddot_rows;
-#endif
-  return kernels::ref::ddot_rows;
+  namespace k = kernels;
+  return for_active_path(&k::ref::ddot_rows, FASTBP_X86(k::avx2::ddot_rows),
+                         FASTBP_X86(k::avx512::ddot_rows));
 }
 
 // dW without packing, when the input can be read in place: row (o, q) of dW is the dot product

@@ -20,24 +20,18 @@ namespace fastbp {
 namespace {
 
 template <typename T>
-const kernels::DepthwiseKernels<T>& kernels_for(Capability c);
+const kernels::DepthwiseKernels<T>& active_kernels();
 template <>
-const kernels::DepthwiseKernels<float>& kernels_for<float>(Capability c) {
-#ifdef FASTBP_X86_KERNELS
-  if (c == Capability::avx512) return kernels::avx512::sdepthwise;
-  if (c == Capability::avx2) return kernels::avx2::sdepthwise;
-#endif
-  (void)c;
-  return kernels::ref::sdepthwise;
+const kernels::DepthwiseKernels<float>& active_kernels<float>() {
+  namespace k = kernels;
+  return *for_active_path(&k::ref::sdepthwise, FASTBP_X86(k::avx2::sdepthwise),
+                          FASTBP_X86(k::avx512::sdepthwise));
 }
 template <>
-const kernels::DepthwiseKernels<double>& kernels_for<double>(Capability c) {
-#ifdef FASTBP_X86_KERNELS
-  if (c == Capability::avx512) return kernels::avx512::ddepthwise;
-  if (c == Capability::avx2) return kernels::avx2::ddepthwise;
-#endif
-  (void)c;
-  return kernels::ref::ddepthwise;
+const kernels::DepthwiseKernels<double>& active_kernels<double>() {
+  namespace k = kernels;
+  return *for_active_path(&k::ref::ddepthwise, FASTBP_X86(k::avx2::ddepthwise),
+                          FASTBP_X86(k::avx512::ddepthwise));
 }
 
 struct PhasePlane {
@@ -150,7 +144,7 @@ bool depthwise_applies(const ConvParams& p) {
 template <typename T>
 void depthwise_forward(const ConvParams& p, const T* x, const T* w, const T* bias, T* y,
                        bool relu) {
-  const auto& k = kernels_for<T>(active_capability());
+  const auto& k = active_kernels<T>();
   const PhasePlane L(p);
   const int64_t Og = p.O / p.groups, taps = p.kh * p.kw, P = p.Ho * p.Wo;
   const int nt = plane_threads(p);
@@ -182,7 +176,7 @@ void depthwise_forward(const ConvParams& p, const T* x, const T* w, const T* bia
 template <typename T>
 static void depthwise_backward_input(const ConvParams& p, const PhasePlane& L, const T* dy,
                                      const T* w, T* dx) {
-  const auto& k = kernels_for<T>(active_capability());
+  const auto& k = active_kernels<T>();
   const int64_t Og = p.O / p.groups, taps = p.kh * p.kw, P = p.Ho * p.Wo;
   const int nt = plane_threads(p);
   const int64_t work = round_up(L.size, 16) + round_up(L.run, 16);
@@ -210,7 +204,7 @@ static void depthwise_backward_input(const ConvParams& p, const PhasePlane& L, c
 template <typename T>
 static void depthwise_backward_weight(const ConvParams& p, const PhasePlane& L, const T* dy,
                                       const T* x, T* dw) {
-  const auto& k = kernels_for<T>(active_capability());
+  const auto& k = active_kernels<T>();
   const int64_t Og = p.O / p.groups, taps = p.kh * p.kw, P = p.Ho * p.Wo;
   const int nt = plane_threads(p);
   const int64_t work = round_up(L.size, 16) + round_up(L.run, 16) + round_up(taps, 16);

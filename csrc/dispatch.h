@@ -19,4 +19,24 @@ Capability active_capability();
 // Switches the active path (tests and benchmarks); the same checks as the environment variable.
 void set_capability(const std::string& name);
 
+// The version of a kernel for the active path, among one per ISA (pointers to functions or to
+// tables). The x86 versions exist only in x86 builds: FASTBP_X86(f) is &f there, else nullptr,
+// and the portable version runs.
+#ifdef FASTBP_X86_KERNELS
+#define FASTBP_X86(f) (&(f))
+#else
+#define FASTBP_X86(f) nullptr
+#endif
+template <typename P>
+struct Same {
+  using type = P;
+};
+template <typename P>
+P for_active_path(P ref, typename Same<P>::type avx2, typename Same<P>::type avx512) {
+  const Capability c = active_capability();
+  if (c == Capability::avx512 && avx512) return avx512;
+  if (c == Capability::avx2 && avx2) return avx2;
+  return ref;
+}
+
 }  // namespace fastbp

@@ -143,19 +143,15 @@ int64_t make_pixel_runs(const ConvGeometry& g, const PaddedInput& L, int64_t pix
 
 template <>
 kernels::gather_rows_fn<float> gather_rows_kernel<float>() {
-#ifdef FASTBP_X86_KERNELS
-  if (active_capability() == Capability::avx512) return kernels::avx512::sgather_rows;
-  if (active_capability() == Capability::avx2) return kernels::avx2::sgather_rows;
-#endif
-  return kernels::ref::sgather_rows;
+  namespace k = kernels;
+  return for_active_path(&k::ref::sgather_rows, FASTBP_X86(k::avx2::sgather_rows),
+                         FASTBP_X86(k::avx512::sgather_rows));
 }
 template <>
 kernels::gather_rows_fn<double> gather_rows_kernel<double>() {
-#ifdef FASTBP_X86_KERNELS
-  if (active_capability() == Capability::avx512) return kernels::avx512::dgather_rows;
-  if (active_capability() == Capability::avx2) return kernels::avx2::dgather_rows;
-#endif
-  return kernels::ref::dgather_rows;
+  namespace k = kernels;
+  return for_active_path(&k::ref::dgather_rows, FASTBP_X86(k::avx2::dgather_rows),
+                         FASTBP_X86(k::avx512::dgather_rows));
 }
 
 template <typename T>
