@@ -223,7 +223,9 @@ def bad_value(arg: Arg, numpy_level: bool):
         if arg.optional:  # None and an empty sequence mean the default (pooling's stride)
             bad = bad.filter(lambda v: v != [])
         if arg.kind != "int":
-            bad = bad | st.just((1,) * (arg.n + 1))
+            # one value too many, and sizes no drawn input has (layer_norm's normalized_shape
+            # takes any length: (1, 1) would be valid for an input ending in (1, 1))
+            bad = bad | st.just((99,) * (arg.n + 1))
             if bounded:
                 bad = bad | st.just((arg.minimum - 1,) * arg.n)
         if arg.kind == "padding":
