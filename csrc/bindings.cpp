@@ -28,6 +28,7 @@ namespace fastbp::bind {
 void register_args(py::module_& m);
 void register_conv(py::module_& m);
 void register_linear(py::module_& m);
+void register_norm(py::module_& m);
 }  // namespace fastbp::bind
 
 namespace {
@@ -288,6 +289,7 @@ PYBIND11_MODULE(_core, m) {
   fastbp::bind::register_args(m);
   fastbp::bind::register_conv(m);
   fastbp::bind::register_linear(m);
+  fastbp::bind::register_norm(m);
   // fastbp.cython_api reads the C entry points from here, so it shares this module's kernels
   m.attr("_C_API") = py::capsule(&fastbp::c_api_table(), "fastbp._core._C_API");
 

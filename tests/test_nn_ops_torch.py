@@ -248,6 +248,36 @@ def test_batch_norm_needs_two_values_per_channel():
         F.batch_norm(Tensor(np.ones((1, 3))), None, None, training=True)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_batch_norm_threads_and_offsets(dtype):
+    """Channels far from zero (mean 1e4, std 1) still normalise to torch's float64 result, and an
+    input large enough for the per-channel kernels to run threaded gives the same bits on 1 and 2
+    threads."""
+    rng = np.random.default_rng(3)
+    x = (1e4 + rng.standard_normal((9, 40, 13, 17))).astype(dtype)
+    g = rng.standard_normal(x.shape).astype(dtype)
+    w, b = rng.standard_normal(40).astype(dtype), rng.standard_normal(40).astype(dtype)
+
+    def step():
+        xt, wt = Tensor(x, requires_grad=True), Tensor(w, requires_grad=True)
+        bt = Tensor(b, requires_grad=True)
+        y = F.batch_norm(xt, None, None, wt, bt, training=True)
+        (y * Tensor(g)).sum().backward()
+        return y.data, xt.grad, wt.grad, bt.grad
+
+    with fastbp.threads(1):
+        serial = step()
+    with fastbp.threads(2):
+        for got, want in zip(step(), serial):
+            assert np.array_equal(got, want)
+    x64 = torch.from_numpy(x.astype(np.float64)).requires_grad_()
+    w64, b64 = (torch.from_numpy(a.astype(np.float64)).requires_grad_() for a in (w, b))
+    y64 = TF.batch_norm(x64, None, None, w64, b64, training=True)
+    y64.backward(torch.from_numpy(g.astype(np.float64)))
+    for got, want, what in zip(serial, (y64, x64.grad, w64.grad, b64.grad), ("y", "dx", "dw", "db")):
+        _close(got, want.detach().numpy(), dtype, what)
+
+
 @pytest.mark.parametrize("normalized", [(5,), (4, 5)])
 def test_layer_norm(normalized):
     def make(rng, dtype):

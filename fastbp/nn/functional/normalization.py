@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ... import _core
 from ...tensor import Function, Tensor
 from ._utils import array_of, check_floating, flag_arg, int_arg, real_arg, tensor_arg
 
@@ -20,64 +21,59 @@ def _stats(x, axes):
     return mean, var, diff
 
 
-def _channel_sum(a):
-    """Sum per channel of (N, C, M): along the contiguous M first (numpy's pairwise sums), then N."""
-    return a.sum(axis=2).sum(axis=0)
-
-
 class _BatchNorm(Function):
-    """Input (N, C, ...): statistics per channel C over N and the rest. In training the batch
-    statistics normalise and update the running ones in place (unbiased variance, momentum).
-    Per-channel sums run along the contiguous axis; backward reuses the sums of dW and db:
+    """Input (N, C, ...), viewed as (N, C, M): statistics per channel C over N and M. In training
+    the batch statistics normalise and update the running ones in place (unbiased variance,
+    momentum). The per-channel sums and maps run in fastbp's kernels (_core.channel_*), the sums
+    in double; backward reuses the sums of dW and db:
     dX = a dY - c x_hat - b with a = w / std, b = a mean(dY), c = a mean(dY x_hat)."""
 
     def forward(self, x, weight=None, bias=None, *, running_mean, running_var, training,
                 momentum, eps, has_weight):
-        check_floating("batch_norm", "input", x)
         N, C = x.shape[:2]
-        x3 = x.reshape(N, C, int(np.prod(x.shape[2:])))
+        x3 = np.ascontiguousarray(x.reshape(N, C, int(np.prod(x.shape[2:]))))
+        dtype = x.dtype.type
         count = x3.shape[0] * x3.shape[2]
         if training:
-            mean = _channel_sum(x3) / x.dtype.type(count)
-            diff = x3 - mean[:, None]
-            var = _channel_sum(diff * diff) / x.dtype.type(count)
+            mean, var = _core.channel_moments(x3)
             if running_mean is not None:
                 m = momentum
                 running_mean *= 1 - m
                 running_mean += (m * mean).astype(running_mean.dtype)
                 running_var *= 1 - m
-                running_var += (m * var.astype(np.float64) * count / max(count - 1, 1)).astype(running_var.dtype)
-            inv_std = (1 / np.sqrt(var + x.dtype.type(eps))).astype(x.dtype)
+                running_var += (m * var * count / max(count - 1, 1)).astype(running_var.dtype)
+            inv_std = (1 / np.sqrt(var + eps)).astype(x.dtype)
+            center = mean
         else:
-            inv_std = (1 / np.sqrt(running_var.astype(x.dtype) + x.dtype.type(eps)))
-            diff = x3 - running_mean.astype(x.dtype)[:, None]
-        scale = inv_std if weight is None else inv_std * weight
-        out = diff * scale[:, None]
-        if bias is not None:
-            out += bias[:, None]
-        self.training, self.count, self.inv_std, self.scale = training, count, inv_std, scale
-        self.x_hat = (diff * inv_std[:, None]
-                      if (training or has_weight) and any(self.needs_grad) else None)
+            inv_std = (1 / np.sqrt(running_var.astype(x.dtype) + dtype(eps)))
+            center = running_mean.astype(np.float64)
+        scale = inv_std if weight is None else (inv_std * weight).astype(x.dtype)
+        keep = (training or has_weight) and any(self.needs_grad)
+        out, self.x_hat = _core.channel_normalize(
+            x3, center, scale, None if bias is None else bias.astype(x.dtype, copy=False),
+            inv_std if keep else None)
+        self.training, self.count, self.scale = training, count, scale
         return out.reshape(x.shape)
 
     def backward(self, g):
         shape = g.shape
-        g3 = g.reshape(shape[0], shape[1], int(np.prod(shape[2:])))
+        g3 = np.ascontiguousarray(g.reshape(shape[0], shape[1], int(np.prod(shape[2:]))))
         n = len(self.needs_grad)
-        need_w = n > 1 and self.needs_grad[1]
-        sum_g = _channel_sum(g3) if self.training or (n > 2 and self.needs_grad[2]) else None
-        sum_gx = _channel_sum(g3 * self.x_hat) if self.training or need_w else None
+        need_w, need_b = n > 1 and self.needs_grad[1], n > 2 and self.needs_grad[2]
+        x_hat = self.x_hat if self.training or need_w else None
+        sum_g, sum_gx = _core.channel_grad_sums(g3, x_hat)
         gx = None
         if self.needs_grad[0]:
             a = self.scale
             if self.training:
-                t = g.dtype.type(self.count)
-                c, b = a * (sum_gx / t), a * (sum_g / t)
-                gx = g3 * a[:, None] - (self.x_hat * c[:, None] + b[:, None])
+                c, b = (a * (sum_gx / self.count)).astype(g.dtype), (a * (sum_g / self.count)).astype(g.dtype)
+                gx = _core.channel_grad_input(g3, self.x_hat, a, b, c)
             else:
-                gx = g3 * a[:, None]
+                gx = _core.channel_grad_input(g3, None, a, None, None)
             gx = gx.reshape(shape)
-        return (gx, sum_gx if need_w else None, sum_g if n > 2 and self.needs_grad[2] else None)[:n]
+        dtype = g.dtype
+        return (gx, sum_gx.astype(dtype) if need_w else None,
+                sum_g.astype(dtype) if need_b else None)[:n]
 
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
@@ -86,7 +82,8 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     place when training (they may be None, then batch statistics are used in eval too)."""
     op = "batch_norm"
     input = tensor_arg(op, "input", input)
-    check_floating(op, "input", input)
+    if input.dtype not in (np.float32, np.float64):
+        raise TypeError(f"batch_norm: input must be float32 or float64, got dtype {input.dtype}")
     if input.ndim < 2:
         raise ValueError(f"batch_norm: expected an input of shape (N, C, ...), got {input.shape}")
     C = input.shape[1]
