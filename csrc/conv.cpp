@@ -6,6 +6,7 @@
 
 #include "aligned_buffer.h"
 #include "conv_depthwise.h"
+#include "conv_weight_cl.h"
 #include "gemm/driver.h"
 #include "gemm/pack.h"
 #include "im2col.h"
@@ -350,6 +351,8 @@ static bool conv2d_backward_weight_dots(const ConvParams& p, const GroupShape& s
 template <typename T>
 static void conv2d_backward_weight(const ConvParams& p, const GroupShape& s, const T* dy,
                                    const T* x, T* dw) {
+  if (weight_grad_channels_last_applies(p))
+    return conv2d_backward_weight_channels_last(p, dy, x, dw);
   // few output channels per group make GEMM rows that do not pay for packing; dot products
   // need none
   int64_t run = 0;

@@ -658,6 +658,29 @@ def test_bitwise_equal_across_thread_counts(rng, restore_threads, dtype):
         assert_bitwise_equal(op(), serial[i], f"op {i} at 2 threads")
 
 
+@pytest.mark.parametrize("stride,groups", [(1, 1), (2, 1), (1, 4)])
+def test_workspace_limit_bounds_scratch_not_results(rng, stride, groups):
+    """Under a 1 MiB workspace limit a conv's batch is taken a few images at a time: its extra
+    memory stays near the limit and the results agree with the unlimited call (within rounding:
+    the weight gradient's sum over images is cut into chunks)."""
+    from fastbp import _core
+    x, w = randn(rng, (48, 16, 33, 31), np.float32), randn(rng, (24, 16 // groups, 3, 3), np.float32)
+    gy = randn(rng, fastbp.conv2d(x, w, stride=stride, padding=1, groups=groups).shape, np.float32)
+    run = lambda: (fastbp.conv2d(x, w, stride=stride, padding=1, groups=groups),
+                   *fastbp.conv2d_backward(gy, x, w, stride=stride, padding=1, groups=groups))
+    want = run()
+    saved = fastbp.get_workspace_limit()
+    try:
+        fastbp.set_workspace_limit(1 << 20)
+        _core.reset_scratch_peak()
+        got = run()
+        assert _core.scratch_peak() <= 2 << 20
+    finally:
+        fastbp.set_workspace_limit(saved)
+    for g, w_, name in zip(got, want, ("y", "dx", "dw", "db")):
+        np.testing.assert_allclose(g, w_, rtol=1e-4, atol=1e-4 * np.abs(w_).max(), err_msg=name)
+
+
 def test_concurrent_python_threads(rng):
     inputs = [(randn(rng, (2, 8, 15, 14)), randn(rng, (12, 4, 3, 3))) for _ in range(6)]
     serial = [fastbp.conv2d(x, w, padding=1, groups=2) for x, w in inputs]
