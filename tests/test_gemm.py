@@ -61,6 +61,22 @@ def test_edge_sizes(capability, trans_a, trans_b, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+def test_rows_in_eights(capability, dtype):
+    """Row counts that are multiples of 8 but not of 12 run on the AVX-512 path's wide tiles
+    (8 rows, three vectors of columns): their column edges, every width of edge tile, several
+    k slices and beta."""
+    rng = np.random.default_rng(11)
+    for m in (8, 16, 40, 64, 136):
+        for n, k in ((1, 7), (16, 385), (17, 3), (33, 64), (47, 5), (48, 9), (49, 400), (97, 2),
+                     (481, 31)):
+            a, b = operands(rng, m, n, k, False, False, dtype)
+            c = rng.standard_normal((m, n)).astype(dtype)
+            want = expected(a, b, False, False, 0.5, -1.5, c)
+            fastbp.matmul(a, b, out=c, alpha=0.5, beta=-1.5)
+            assert_close(c, want, k, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 @pytest.mark.parametrize("alpha,beta", [(1.0, 0.0), (-0.5, 1.0), (2.0, -3.0), (0.0, 0.5)])
 def test_alpha_beta_out(capability, alpha, beta, dtype):
     rng = np.random.default_rng(3)

@@ -20,4 +20,9 @@ struct GemmBlocking {
 template <typename T>
 const GemmBlocking<T>& gemm_blocking(Capability c);
 
+// The blocking for a product of M rows: the ISA's main tile, or its wide tile where that has
+// fewer rows to spare (M a multiple of 8 but not of 12). Depends on M and the path only.
+template <typename T>
+const GemmBlocking<T>& gemm_blocking_for_rows(Capability c, int64_t M);
+
 }  // namespace fastbp

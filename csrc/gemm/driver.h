@@ -123,7 +123,7 @@ void gemm_driver(int64_t M, int64_t N, int64_t K, T alpha, const PackA& pack_a,
     apply_epilogue(ep, M, N, C, ldc);
     return;
   }
-  const GemmBlocking<T>& bk = gemm_blocking<T>(active_capability());
+  const GemmBlocking<T>& bk = gemm_blocking_for_rows<T>(active_capability(), M);
   const int MR = bk.mr, NR = bk.nr;
   // k in equal slices of at most kc (a multiple of 8): no short last slice, whose kernel calls
   // would spend as long loading and storing C as multiplying

@@ -2,6 +2,9 @@
 // Each k step loads one NR-wide row of packed B into two zmm and broadcasts the MR values of A
 // into FMAs: MR*2 = 24 zmm accumulators, 2 for B, 1 for the broadcast (32 zmm in all). 24
 // independent FMA chains hide the 4-cycle latency of two FMA ports. Edges use __mmask16 masks.
+// The wide tiles, 8x48 and 8x24, are the same loop with three vectors of B and 8 rows: for
+// matrices of 8k rows (a conv's 16, 32 or 64 output channels), which 12-row tiles cover with
+// up to a third of their rows wasted.
 // Built with AVX-512 flags only (see CMakeLists.txt).
 #include <immintrin.h>
 
@@ -153,13 +156,16 @@ inline void zmm_ukernel(int64_t kc, const T* __restrict a, const Rows& rows, T* 
 }
 
 // Picks the narrowest tile that covers m x n (rows and vectors not stored are not computed).
+// NR is two vectors (the 12-row tile) or three (the 8-row wide tile).
 template <typename T, int MR, int NR, template <typename, int> class RowsOf, class Make>
 inline void dispatch_tile(int64_t kc, const T* a, const Make& make, T* c, int64_t ldc, int64_t m,
                           int64_t n, T alpha, T beta) {
   constexpr int L = Zmm<T>::L;
-  static_assert(NR == 2 * L, "avx512 kernels are two vectors wide");
+  static_assert(NR == 2 * L || NR == 3 * L, "avx512 kernels are two or three vectors wide");
   if (n <= L) {
     zmm_ukernel<T, MR, 1, MR>(kc, a, make.template get<RowsOf<T, 1>>(n), c, ldc, m, n, alpha, beta);
+  } else if (NR == 3 * L && n > 2 * L) {
+    zmm_ukernel<T, MR, 3, MR>(kc, a, make.template get<RowsOf<T, 3>>(n), c, ldc, m, n, alpha, beta);
   } else if (m <= 4) {
     zmm_ukernel<T, MR, 2, 4>(kc, a, make.template get<RowsOf<T, 2>>(n), c, ldc, m, n, alpha, beta);
   } else if (m <= 8) {
@@ -225,6 +231,30 @@ void dgemm_avx512(int64_t kc, const double* a, const double* b, double* c, int64
                   int64_t m, int64_t n, double alpha, double beta) {
   dispatch_tile<double, DMR, DNR, PackedRows>(kc, a, MakePacked<double, DNR>{b}, c, ldc, m, n,
                                               alpha, beta);
+}
+
+void sgemm_avx512_wide(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
+                       int64_t m, int64_t n, float alpha, float beta) {
+  dispatch_tile<float, WSMR, WSNR, PackedRows>(kc, a, MakePacked<float, WSNR>{b}, c, ldc, m, n,
+                                               alpha, beta);
+}
+
+void dgemm_avx512_wide(int64_t kc, const double* a, const double* b, double* c, int64_t ldc,
+                       int64_t m, int64_t n, double alpha, double beta) {
+  dispatch_tile<double, WDMR, WDNR, PackedRows>(kc, a, MakePacked<double, WDNR>{b}, c, ldc, m, n,
+                                                alpha, beta);
+}
+
+void sgemm_avx512_wide_rows(int64_t kc, const float* a, const float* b, const int64_t* b_off,
+                            const int64_t* v_off, int64_t seg, float* c, int64_t ldc, int64_t m,
+                            int64_t n, float alpha, float beta) {
+  rows_by_segments<float, WSMR, WSNR>(kc, a, b, b_off, v_off, seg, c, ldc, m, n, alpha, beta);
+}
+
+void dgemm_avx512_wide_rows(int64_t kc, const double* a, const double* b, const int64_t* b_off,
+                            const int64_t* v_off, int64_t seg, double* c, int64_t ldc, int64_t m,
+                            int64_t n, double alpha, double beta) {
+  rows_by_segments<double, WDMR, WDNR>(kc, a, b, b_off, v_off, seg, c, ldc, m, n, alpha, beta);
 }
 
 void sgemm_avx512_rows(int64_t kc, const float* a, const float* b, const int64_t* b_off,

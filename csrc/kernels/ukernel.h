@@ -35,7 +35,18 @@ FASTBP_DECLARE_UKERNELS(avx2)
 }  // namespace avx2
 namespace avx512 {
 constexpr int SMR = 12, SNR = 32, DMR = 12, DNR = 16;
+constexpr int WSMR = 8, WSNR = 48, WDMR = 8, WDNR = 24;  // the wide tiles
 FASTBP_DECLARE_UKERNELS(avx512)
+void sgemm_avx512_wide(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
+                       int64_t m, int64_t n, float alpha, float beta);
+void dgemm_avx512_wide(int64_t kc, const double* a, const double* b, double* c, int64_t ldc,
+                       int64_t m, int64_t n, double alpha, double beta);
+void sgemm_avx512_wide_rows(int64_t kc, const float* a, const float* b, const int64_t* b_off,
+                            const int64_t* v_off, int64_t seg, float* c, int64_t ldc, int64_t m,
+                            int64_t n, float alpha, float beta);
+void dgemm_avx512_wide_rows(int64_t kc, const double* a, const double* b, const int64_t* b_off,
+                            const int64_t* v_off, int64_t seg, double* c, int64_t ldc, int64_t m,
+                            int64_t n, double alpha, double beta);
 void sgemm_avx512_rows(int64_t kc, const float* a, const float* b, const int64_t* b_off,
                        const int64_t* v_off, int64_t seg, float* c, int64_t ldc, int64_t m,
                        int64_t n, float alpha, float beta);

@@ -65,15 +65,14 @@ class _BatchNorm(Function):
         gx = None
         if self.needs_grad[0]:
             a = self.scale
-            if self.training:
+            if self.training and sum_gx is not None:  # x_hat is kept in training
                 c, b = (a * (sum_gx / self.count)).astype(g.dtype), (a * (sum_g / self.count)).astype(g.dtype)
                 gx = _core.channel_grad_input(g3, self.x_hat, a, b, c)
             else:
                 gx = _core.channel_grad_input(g3, None, a, None, None)
             gx = gx.reshape(shape)
-        dtype = g.dtype
-        return (gx, sum_gx.astype(dtype) if need_w else None,
-                sum_g.astype(dtype) if need_b else None)[:n]
+        gw = None if sum_gx is None or not need_w else sum_gx.astype(g.dtype)
+        return (gx, gw, sum_g.astype(g.dtype) if need_b else None)[:n]
 
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
