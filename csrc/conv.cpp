@@ -157,7 +157,8 @@ void conv2d_forward(const ConvParams& params, const T* x, const T* w, const T* b
   if (depthwise_applies(p)) return depthwise_forward(p, x, w, bias, y, relu);
   const GroupShape s = group_shape(p);
   int64_t run = 0;
-  const PixelOrder order = in_place_order(s.geom, 64 / sizeof(T), run);
+  const bool rows_kernel = gemm_blocking<T>(active_capability()).rows_kernel != nullptr;
+  const PixelOrder order = in_place_order(s.geom, 64 / sizeof(T), run, rows_kernel);
   const int64_t img_pitch = pixels_per_image(s.geom, order, run);  // in the GEMM's columns
   const int64_t nb = images_per_gemm(p.N, img_pitch);
   const int64_t n_chunks = ceil_div(p.N, nb);

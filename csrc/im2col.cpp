@@ -39,12 +39,18 @@ bool padded_pixels_pay(const ConvGeometry& g) {
   return (PaddedInput::phase_image(g) - g.Ho * g.Wo) * 4 <= g.Ho * g.Wo;
 }
 
-PixelOrder in_place_order(const ConvGeometry& g, int64_t lanes, int64_t& run) {
+PixelOrder in_place_order(const ConvGeometry& g, int64_t lanes, int64_t& run, bool exact_runs) {
   // a run per output row: whole vectors, or a half or a quarter of one for narrow images
   run = g.Wo <= lanes / 4 ? lanes / 4 : g.Wo <= lanes / 2 ? lanes / 2 : round_up(g.Wo, lanes);
   if (g.kh * g.kw == 1) return PixelOrder::compact;
   const int64_t real = g.Ho * g.Wo;
   const int64_t padded = PaddedInput::phase_image(g) - real, rows = g.Ho * run - real;
+  // runs of exactly Wo drop nothing; they cost a vector an extra segment where a row ends,
+  // which pays once the other orders would drop more than a tenth of the pixels
+  if (exact_runs && g.Wo >= lanes / 2 && std::min(padded, rows) * 10 > real) {
+    run = g.Wo;
+    return PixelOrder::row_runs;
+  }
   if (std::min(padded, rows) * 4 > real) return PixelOrder::compact;
   return padded <= rows ? PixelOrder::padded : PixelOrder::row_runs;
 }

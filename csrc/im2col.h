@@ -35,9 +35,9 @@ struct ConvGeometry {
 // - padded: pixel j is position j of the first phase: output rows have pitch Wq and images pitch
 //   Hq*Wq, so col[q][j] = x_pad[tap[q] + j] can be read in place.
 // - row_runs: each output row is a run of `run` pixels (Wo rounded up to whole vectors, or to a
-//   half or a quarter of one), runs of one image Wq apart in x_pad and images Hq*Wq apart: for
-//   small images this drops far fewer pixels than `padded`, and each vector (or half, quarter)
-//   of B is still one contiguous load.
+//   half or a quarter of one, or Wo itself), runs of one image Wq apart in x_pad and images
+//   Hq*Wq apart: for small images this drops far fewer pixels than `padded` (none with run =
+//   Wo), and each vector of B is one to a few contiguous loads.
 // Pixels outside the output (ow >= Wo, oh >= Ho) are computed too and dropped by the caller.
 enum class PixelOrder { compact, padded, row_runs };
 
@@ -65,8 +65,10 @@ bool padded_pixels_pay(const ConvGeometry& g);
 
 // The numbering for reading col in place with vectors of `lanes` values: padded or row_runs,
 // whichever drops fewer pixels, if that is at most a quarter; else compact. `run` gets the
-// row_runs run length.
-PixelOrder in_place_order(const ConvGeometry& g, int64_t lanes, int64_t& run);
+// row_runs run length. With exact_runs (a reader that loads a vector in several segments, the
+// rows kernels), row_runs may have run = Wo: no pixel dropped.
+PixelOrder in_place_order(const ConvGeometry& g, int64_t lanes, int64_t& run,
+                          bool exact_runs = false);
 
 // Computed pixels per image under an order (their pitch in the GEMM's columns).
 int64_t pixels_per_image(const ConvGeometry& g, PixelOrder order, int64_t run);

@@ -49,18 +49,46 @@ int64_t pack_depth_hint(const P&, long) {
 // with a rows kernel the driver then reads B there, unpacked: B(p, j) = base[off[p] + pos(j)].
 // pos(j) = j, or with `run` > 0, columns come in runs of `run` that lie `pitch` apart within a
 // group of `group` runs, groups `group_pitch` apart: pos(j) = (u / group) * group_pitch +
-// (u % group) * pitch + j % run with u = j / run. A run is whole vectors of the rows kernel, or
-// a half or a quarter of one (the kernel then loads each vector in segments).
+// (u % group) * pitch + j % run with u = j / run. The kernel loads each vector of a row of B in
+// as many masked segments as the runs cut it into (at most kMaxRunSegments).
+constexpr int kMaxRunSegments = 4;
+
 template <typename T>
 struct InPlaceB {
   const T* base = nullptr;
   const int64_t* off = nullptr;
   int64_t run = 0, pitch = 0, group = 1, group_pitch = 0;
-  int64_t segment(int64_t vec) const { return run > 0 && run < vec ? run : vec; }
   int64_t pos(int64_t j) const {
     if (run == 0) return j;
     const int64_t u = j / run;
     return (u / group) * group_pitch + (u % group) * pitch + j % run;
+  }
+  // The segments of the `nv` vectors of `vec` lanes of columns [j, j + n), relative to pos(j):
+  // segment s of vector v loads the lanes in mask[v*S + s] from base + off[p] + pos(j) +
+  // voff[v*S + s] + lane. Returns S, the most segments any vector needs (unused ones have an
+  // empty mask); lanes at or past n are in no mask.
+  int segments(int64_t j, int64_t n, int nv, int vec, int64_t* voff, uint16_t* mask) const {
+    int64_t cut_off[3][kMaxRunSegments];
+    uint16_t cut_mask[3][kMaxRunSegments];
+    int count[3] = {}, S = 1;
+    const int64_t at = pos(j);
+    for (int v = 0; v < nv; ++v) {
+      for (int64_t l = v * vec; l < std::min<int64_t>(n, (v + 1) * vec);) {
+        const int64_t len = std::min<int64_t>(
+            {run > 0 ? run - (j + l) % run : int64_t(vec), (v + 1) * vec - l, n - l});
+        const int64_t lane = l - v * vec;
+        cut_off[v][count[v]] = pos(j + l) - at - lane;
+        cut_mask[v][count[v]++] = static_cast<uint16_t>(((1u << len) - 1) << lane);
+        l += len;
+      }
+      S = std::max(S, count[v]);
+    }
+    for (int v = 0; v < nv; ++v)
+      for (int s = 0; s < S; ++s) {
+        voff[v * S + s] = s < count[v] ? cut_off[v][s] : 0;
+        mask[v * S + s] = s < count[v] ? cut_mask[v][s] : 0;
+      }
+    return S;
   }
 };
 template <typename T, class P>
@@ -139,8 +167,7 @@ void gemm_driver(int64_t M, int64_t N, int64_t K, T alpha, const PackA& pack_a,
   const int64_t MB = ceil_div(m_sl, grid.n_rows) * MR;
   const int64_t NB = std::min(ceil_div(n_sl, grid.n_cols), block_sl) * NR;
   const InPlaceB<T> direct = bk.rows_kernel ? in_place_hint<T>(pack_b, 0) : InPlaceB<T>{};
-  constexpr int kVec = 64 / sizeof(T), kMaxSegments = 16;  // the rows kernels' vectors
-  const int64_t seg = direct.segment(kVec);
+  constexpr int kVec = 64 / sizeof(T);  // the rows kernels' vectors
   // each thread's A then B buffer, both starting on 64-byte boundaries (the kernels' aligned loads)
   const int64_t a_size = round_up(MB * KC, 64);
   const int64_t per_thread = a_size + (direct.base ? 0 : round_up(NB * KC, 64));
@@ -183,11 +210,12 @@ void gemm_driver(int64_t M, int64_t N, int64_t K, T alpha, const PackA& pack_a,
             T* c = C + i * ldc + jc + bs * NR;
             const int64_t n = std::min<int64_t>(NR, nb - bs * NR);
             if (direct.base) {
-              const int64_t j = jc + bs * NR, at = direct.pos(j);
-              int64_t voff[kMaxSegments];
-              for (int64_t q = 0; q * seg < NR; ++q) voff[q] = direct.pos(j + q * seg) - at;
-              bk.rows_kernel(kc, a, direct.base + at, direct.off + pc, voff, seg, c, ldc, m, n,
-                             alpha, beta_pc);
+              const int64_t j = jc + bs * NR;
+              int64_t voff[3 * kMaxRunSegments];
+              uint16_t vmask[3 * kMaxRunSegments];
+              const int segs = direct.segments(j, n, NR / kVec, kVec, voff, vmask);
+              bk.rows_kernel(kc, a, direct.base + direct.pos(j), direct.off + pc, voff, vmask,
+                             segs, c, ldc, m, n, alpha, beta_pc);
             } else {
               bk.kernel(kc, a, bp + bs * NR * kc, c, ldc, m, n, alpha, beta_pc);
             }

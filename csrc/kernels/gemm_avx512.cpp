@@ -69,9 +69,8 @@ struct PackedRows {
   }
   typename Zmm<T>::V load(const T* r, int v) const { return Zmm<T>::load(r + v * Zmm<T>::L); }
 };
-// B rows in place: vector v of row p is S segments of L/S lanes; segment s comes from
-// row(p) + voff[v][s], loaded into lanes [s*L/S, (s+1)*L/S) by a masked load whose address is
-// shifted back by s*L/S lanes.
+// B rows in place: vector v of row p is S masked loads; load s fills the lanes in mask[v][s]
+// from row(p) + voff[v][s] + lane (an empty mask reads nothing).
 template <typename T, int NV, int S>
 struct InPlaceSegments {
   const T* b;
@@ -85,18 +84,19 @@ struct InPlaceSegments {
         _mm_prefetch(reinterpret_cast<const char*>(row(p + 8) + voff[v][0]), _MM_HINT_T0);
   }
   typename Zmm<T>::V load(const T* r, int v) const {
-    constexpr int W = Zmm<T>::L / S;
     typename Zmm<T>::V x = Zmm<T>::maskz_loadu(mask[v][0], r + voff[v][0]);
-    for (int s = 1; s < S; ++s) x = Zmm<T>::mask_loadu(x, mask[v][s], r + voff[v][s] - s * W);
+    for (int s = 1; s < S; ++s) x = Zmm<T>::mask_loadu(x, mask[v][s], r + voff[v][s]);
     return x;
   }
 };
 template <typename T, int NV>
-using InPlaceRows = InPlaceSegments<T, NV, 1>;
+using InPlace1 = InPlaceSegments<T, NV, 1>;
 template <typename T, int NV>
-using InPlaceHalves = InPlaceSegments<T, NV, 2>;
+using InPlace2 = InPlaceSegments<T, NV, 2>;
 template <typename T, int NV>
-using InPlaceQuarters = InPlaceSegments<T, NV, 4>;
+using InPlace3 = InPlaceSegments<T, NV, 3>;
+template <typename T, int NV>
+using InPlace4 = InPlaceSegments<T, NV, 4>;
 
 // ROWS rows x NV vectors of C; packed A has MR values per k step (ROWS < MR: a short bottom-edge
 // tile computes only the rows it stores); B rows come from `rows`, NR wide (NV < NR/L: a narrow
@@ -185,16 +185,14 @@ template <typename T, int S>
 struct MakeInPlace {
   const T* b;
   const int64_t* off;
-  const int64_t* voff;
+  const int64_t* voff;  // [v * S + s], as the masks
+  const uint16_t* vmask;
   template <class R>
-  R get(int64_t n) const {
-    constexpr int L = Zmm<T>::L, W = L / S;
+  R get(int64_t) const {
     R r{b, off, {}, {}};
     for (int v = 0; v < int(sizeof(r.mask) / sizeof(r.mask[0])); ++v)
       for (int s = 0; s < S; ++s) {
-        // lanes [s*W, (s+1)*W) of this vector, and only those below n
-        const __mmask16 seg = static_cast<__mmask16>(lane_mask<L>((s + 1) * W) & ~lane_mask<L>(s * W));
-        r.mask[v][s] = seg & lane_mask<L>(n - v * L);
+        r.mask[v][s] = static_cast<__mmask16>(vmask[v * S + s]);
         r.voff[v][s] = voff[v * S + s];
       }
     return r;
@@ -203,18 +201,22 @@ struct MakeInPlace {
 
 template <typename T, int MR, int NR>
 void rows_by_segments(int64_t kc, const T* a, const T* b, const int64_t* b_off,
-                      const int64_t* v_off, int64_t seg, T* c, int64_t ldc, int64_t m, int64_t n,
-                      T alpha, T beta) {
-  constexpr int L = Zmm<T>::L;
-  if (seg == L / 2)
-    dispatch_tile<T, MR, NR, InPlaceHalves>(kc, a, MakeInPlace<T, 2>{b, b_off, v_off}, c, ldc, m,
-                                            n, alpha, beta);
-  else if (seg == L / 4)
-    dispatch_tile<T, MR, NR, InPlaceQuarters>(kc, a, MakeInPlace<T, 4>{b, b_off, v_off}, c, ldc,
-                                              m, n, alpha, beta);
-  else
-    dispatch_tile<T, MR, NR, InPlaceRows>(kc, a, MakeInPlace<T, 1>{b, b_off, v_off}, c, ldc, m, n,
-                                          alpha, beta);
+                      const int64_t* v_off, const uint16_t* v_mask, int64_t segs, T* c,
+                      int64_t ldc, int64_t m, int64_t n, T alpha, T beta) {
+  switch (segs) {
+    case 1:
+      return dispatch_tile<T, MR, NR, InPlace1>(kc, a, MakeInPlace<T, 1>{b, b_off, v_off, v_mask},
+                                                c, ldc, m, n, alpha, beta);
+    case 2:
+      return dispatch_tile<T, MR, NR, InPlace2>(kc, a, MakeInPlace<T, 2>{b, b_off, v_off, v_mask},
+                                                c, ldc, m, n, alpha, beta);
+    case 3:
+      return dispatch_tile<T, MR, NR, InPlace3>(kc, a, MakeInPlace<T, 3>{b, b_off, v_off, v_mask},
+                                                c, ldc, m, n, alpha, beta);
+    default:
+      return dispatch_tile<T, MR, NR, InPlace4>(kc, a, MakeInPlace<T, 4>{b, b_off, v_off, v_mask},
+                                                c, ldc, m, n, alpha, beta);
+  }
 }
 
 }  // namespace
@@ -246,27 +248,32 @@ void dgemm_avx512_wide(int64_t kc, const double* a, const double* b, double* c, 
 }
 
 void sgemm_avx512_wide_rows(int64_t kc, const float* a, const float* b, const int64_t* b_off,
-                            const int64_t* v_off, int64_t seg, float* c, int64_t ldc, int64_t m,
-                            int64_t n, float alpha, float beta) {
-  rows_by_segments<float, WSMR, WSNR>(kc, a, b, b_off, v_off, seg, c, ldc, m, n, alpha, beta);
+                            const int64_t* v_off, const uint16_t* v_mask, int64_t segs, float* c,
+                            int64_t ldc, int64_t m, int64_t n, float alpha, float beta) {
+  rows_by_segments<float, WSMR, WSNR>(kc, a, b, b_off, v_off, v_mask, segs, c, ldc, m, n, alpha,
+                                      beta);
 }
 
 void dgemm_avx512_wide_rows(int64_t kc, const double* a, const double* b, const int64_t* b_off,
-                            const int64_t* v_off, int64_t seg, double* c, int64_t ldc, int64_t m,
-                            int64_t n, double alpha, double beta) {
-  rows_by_segments<double, WDMR, WDNR>(kc, a, b, b_off, v_off, seg, c, ldc, m, n, alpha, beta);
+                            const int64_t* v_off, const uint16_t* v_mask, int64_t segs,
+                            double* c, int64_t ldc, int64_t m, int64_t n, double alpha,
+                            double beta) {
+  rows_by_segments<double, WDMR, WDNR>(kc, a, b, b_off, v_off, v_mask, segs, c, ldc, m, n, alpha,
+                                       beta);
 }
 
 void sgemm_avx512_rows(int64_t kc, const float* a, const float* b, const int64_t* b_off,
-                       const int64_t* v_off, int64_t seg, float* c, int64_t ldc, int64_t m,
-                       int64_t n, float alpha, float beta) {
-  rows_by_segments<float, SMR, SNR>(kc, a, b, b_off, v_off, seg, c, ldc, m, n, alpha, beta);
+                       const int64_t* v_off, const uint16_t* v_mask, int64_t segs, float* c,
+                       int64_t ldc, int64_t m, int64_t n, float alpha, float beta) {
+  rows_by_segments<float, SMR, SNR>(kc, a, b, b_off, v_off, v_mask, segs, c, ldc, m, n, alpha,
+                                    beta);
 }
 
 void dgemm_avx512_rows(int64_t kc, const double* a, const double* b, const int64_t* b_off,
-                       const int64_t* v_off, int64_t seg, double* c, int64_t ldc, int64_t m,
-                       int64_t n, double alpha, double beta) {
-  rows_by_segments<double, DMR, DNR>(kc, a, b, b_off, v_off, seg, c, ldc, m, n, alpha, beta);
+                       const int64_t* v_off, const uint16_t* v_mask, int64_t segs, double* c,
+                       int64_t ldc, int64_t m, int64_t n, double alpha, double beta) {
+  rows_by_segments<double, DMR, DNR>(kc, a, b, b_off, v_off, v_mask, segs, c, ldc, m, n, alpha,
+                                     beta);
 }
 
 }  // namespace fastbp::kernels::avx512

@@ -8,15 +8,14 @@ template <typename T>
 using gemm_ukernel = void (*)(int64_t kc, const T* a, const T* b, T* c, int64_t ldc,
                               int64_t m, int64_t n, T alpha, T beta);
 
-// The same product with B's rows left in place. Row p of B is NR/V vectors of V lanes
-// (V = 64 / sizeof(T)), each made of V/seg segments of `seg` lanes (seg = V, V/2 or V/4):
-// segment s of vector v is the seg values at b + b_off[p] + v_off[v * V/seg + s] (unaligned;
-// lanes j >= n are not read). seg = V with v_off[v] = v*V reads each row as one run. Only some
-// ISAs have one.
+// The same product with B's rows left in place. Vector v of row p of B (V = 64 / sizeof(T)
+// lanes, NR/V vectors) is `segs` masked loads: load s fills the lanes set in v_mask[v*segs + s]
+// with b + b_off[p] + v_off[v*segs + s] + lane (unaligned). Lanes j >= n are in no mask and are
+// never read. Only some ISAs have one.
 template <typename T>
 using gemm_ukernel_rows = void (*)(int64_t kc, const T* a, const T* b, const int64_t* b_off,
-                                   const int64_t* v_off, int64_t seg, T* c, int64_t ldc,
-                                   int64_t m, int64_t n, T alpha, T beta);
+                                   const int64_t* v_off, const uint16_t* v_mask, int64_t segs,
+                                   T* c, int64_t ldc, int64_t m, int64_t n, T alpha, T beta);
 
 #define FASTBP_DECLARE_UKERNELS(isa)                                                        \
   void sgemm_##isa(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,      \
@@ -42,17 +41,18 @@ void sgemm_avx512_wide(int64_t kc, const float* a, const float* b, float* c, int
 void dgemm_avx512_wide(int64_t kc, const double* a, const double* b, double* c, int64_t ldc,
                        int64_t m, int64_t n, double alpha, double beta);
 void sgemm_avx512_wide_rows(int64_t kc, const float* a, const float* b, const int64_t* b_off,
-                            const int64_t* v_off, int64_t seg, float* c, int64_t ldc, int64_t m,
-                            int64_t n, float alpha, float beta);
+                            const int64_t* v_off, const uint16_t* v_mask, int64_t segs, float* c,
+                            int64_t ldc, int64_t m, int64_t n, float alpha, float beta);
 void dgemm_avx512_wide_rows(int64_t kc, const double* a, const double* b, const int64_t* b_off,
-                            const int64_t* v_off, int64_t seg, double* c, int64_t ldc, int64_t m,
-                            int64_t n, double alpha, double beta);
+                            const int64_t* v_off, const uint16_t* v_mask, int64_t segs,
+                            double* c, int64_t ldc, int64_t m, int64_t n, double alpha,
+                            double beta);
 void sgemm_avx512_rows(int64_t kc, const float* a, const float* b, const int64_t* b_off,
-                       const int64_t* v_off, int64_t seg, float* c, int64_t ldc, int64_t m,
-                       int64_t n, float alpha, float beta);
+                       const int64_t* v_off, const uint16_t* v_mask, int64_t segs, float* c,
+                       int64_t ldc, int64_t m, int64_t n, float alpha, float beta);
 void dgemm_avx512_rows(int64_t kc, const double* a, const double* b, const int64_t* b_off,
-                       const int64_t* v_off, int64_t seg, double* c, int64_t ldc, int64_t m,
-                       int64_t n, double alpha, double beta);
+                       const int64_t* v_off, const uint16_t* v_mask, int64_t segs, double* c,
+                       int64_t ldc, int64_t m, int64_t n, double alpha, double beta);
 }  // namespace avx512
 
 #undef FASTBP_DECLARE_UKERNELS
