@@ -6,6 +6,7 @@
 
 #include "aligned_buffer.h"
 #include "conv_depthwise.h"
+#include "conv_input_phases.h"
 #include "conv_weight_cl.h"
 #include "gemm/driver.h"
 #include "gemm/pack.h"
@@ -236,6 +237,7 @@ static void conv2d_backward_input(const ConvParams& p, const GroupShape& s, cons
     conv2d_forward(t, dy, w_t.data(), static_cast<const T*>(nullptr), dx);
     return;
   }
+  if (conv2d_backward_input_phases(p, dy, w, dx)) return;
   const int64_t nb = images_per_gemm(p.N, s.P), n_chunks = ceil_div(p.N, nb);
   const Split th = split_threads(n_chunks * p.groups, conv_flops(p, s));
   AlignedBuffer<T> cols(th.outer * s.KK * nb * s.P);

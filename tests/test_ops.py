@@ -658,6 +658,30 @@ def test_bitwise_equal_across_thread_counts(rng, restore_threads, dtype):
         assert_bitwise_equal(op(), serial[i], f"op {i} at 2 threads")
 
 
+@pytest.mark.parametrize("stride,kernel,padding,groups", [
+    ((2, 2), (5, 5), (2, 2), 1), ((2, 3), (4, 6), (1, 0), 2), ((3, 2), (7, 4), (3, 1), 1),
+    ((2, 1), (4, 3), (0, 1), 1), ((3, 3), (6, 6), (5, 5), 1)])
+def test_input_grad_of_strided_conv_by_phases(rng, restore_threads, stride, kernel, padding, groups):
+    """Strided layers whose kernel spans at least two strides get dX as one stride-1 convolution
+    per stride phase: every element written once, as the reference, the same bits on 1 and 2
+    threads."""
+    x, w = randn(rng, (3, 16, 17, 15)), randn(rng, (12, 16 // groups, *kernel))
+    gy = randn(rng, fastbp.conv2d(x, w, stride=stride, padding=padding, groups=groups).shape)
+    got = fastbp.conv2d_backward(gy, x, w, stride=stride, padding=padding, groups=groups)[0]
+    want = reference.conv2d_backward(gy, x, w, stride=stride, padding=padding, groups=groups)[0]
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
+    x32 = randn(rng, (12, 16, 33, 31), np.float32)  # big enough to run threaded
+    w32 = w.astype(np.float32)
+    gy32 = randn(rng, fastbp.conv2d(x32, w32, stride=stride, padding=padding, groups=groups).shape,
+                 np.float32)
+    run = lambda: fastbp.conv2d_backward(gy32, x32, w32, stride=stride, padding=padding,
+                                         groups=groups, weight_grad=False, bias_grad=False)[0]
+    fastbp.set_num_threads(1)
+    serial = run()
+    fastbp.set_num_threads(2)
+    assert np.array_equal(run(), serial)
+
+
 @pytest.mark.parametrize("stride,groups", [(1, 1), (2, 1), (1, 4)])
 def test_workspace_limit_bounds_scratch_not_results(rng, stride, groups):
     """Under a 1 MiB workspace limit a conv's batch is taken a few images at a time: its extra
