@@ -61,6 +61,20 @@ def test_edge_sizes(capability, trans_a, trans_b, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+def test_matrix_vector_products(capability, dtype):
+    """M == 1 or N == 1 runs without packing: dot products (four rows at a time, vector lanes
+    along k, the rest of k added in order) or row sweeps, for every remainder of k and rows."""
+    rng = np.random.default_rng(5)
+    for k in (1, 7, 15, 16, 17, 31, 32, 33, 100, 1025):
+        for count in (1, 3, 4, 5, 64, 65, 130):
+            for trans_a, trans_b in itertools.product([False, True], repeat=2):
+                for m, n in ((1, count), (count, 1)):
+                    a, b = operands(rng, m, n, k, trans_a, trans_b, dtype)
+                    got = fastbp.matmul(a, b, trans_a=trans_a, trans_b=trans_b)
+                    assert_close(got, expected(a, b, trans_a, trans_b, 1.0, 0.0, None), k, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 def test_rows_in_eights(capability, dtype):
     """Row counts that are multiples of 8 but not of 12 run on the AVX-512 path's wide tiles
     (8 rows, three vectors of columns): their column edges, every width of edge tile, several

@@ -6,24 +6,24 @@
 #include <cstdint>
 #include <vector>
 
+#include "../dispatch.h"
+#include "../kernels/dot.h"
 #include "../parallel.h"
 
 namespace fastbp {
 
 namespace gemv_detail {
 
-constexpr int kLanes = 8;  // partial sums per dot product, combined in a fixed order
-
-template <typename T>
-T dot(const T* x, const T* y, int64_t n) {
-  T acc[kLanes] = {};
-  int64_t p = 0;
-  for (; p + kLanes <= n; p += kLanes)
-    for (int l = 0; l < kLanes; ++l) acc[l] += x[p + l] * y[p + l];
-  for (; p < n; ++p) acc[0] += x[p] * y[p];
-  T s = T(0);
-  for (int l = 0; l < kLanes; ++l) s += acc[l];
-  return s;
+// The matrix-vector dot kernel of the active CPU path (kernels/dot.h).
+inline kernels::dot_vec_fn<float> dot_vec_kernel(float*) {
+  namespace k = kernels;
+  return for_active_path(&k::ref::sdot_vec, FASTBP_X86(k::avx2::sdot_vec),
+                         FASTBP_X86(k::avx512::sdot_vec));
+}
+inline kernels::dot_vec_fn<double> dot_vec_kernel(double*) {
+  namespace k = kernels;
+  return for_active_path(&k::ref::ddot_vec, FASTBP_X86(k::avx2::ddot_vec),
+                         FASTBP_X86(k::avx512::ddot_vec));
 }
 
 template <typename T>
@@ -43,12 +43,15 @@ void matvec(int64_t count, int64_t K, T alpha, const T* m, int64_t rs, int64_t c
     v = vec.data();
   }
   constexpr int64_t kChunk = 64;
+  const auto dot_vec = dot_vec_kernel(static_cast<T*>(nullptr));
   const int64_t chunks = (count + kChunk - 1) / kChunk;
   if (double(count) * double(K) < 65536.0) nt = 1;
   parallel_for(chunks, nt, [&](int64_t ch, int) {
     const int64_t i0 = ch * kChunk, i1 = std::min(count, i0 + kChunk);
     if (rs == 1) {  // column i of M contiguous in p: one dot product per output
-      for (int64_t i = i0; i < i1; ++i) store(out + i * ldo, dot(m + i * cs, v, K), alpha, beta);
+      T dots[kChunk];
+      dot_vec(K, m + i0 * cs, cs, i1 - i0, v, dots);
+      for (int64_t i = i0; i < i1; ++i) store(out + i * ldo, dots[i - i0], alpha, beta);
       return;
     }
     T acc[kChunk] = {};  // row p of M contiguous in i: sweep rows in order

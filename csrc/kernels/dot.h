@@ -20,8 +20,16 @@ using dot_rows_fn = void (*)(int64_t K, const T* a, const int64_t* a_off, int64_
                              const int64_t* b_off, int64_t n, const int64_t* k_pos, T beta, T* c,
                              int64_t ldc);
 
+// Matrix-vector dots: out[i] = sum_{k < K} a[i * lda + k] * x[k] for i < m, any K. Lanes run
+// along k and are reduced in a fixed tree, then the last K % lanes terms are added in order.
+template <typename T>
+using dot_vec_fn = void (*)(int64_t K, const T* a, int64_t lda, int64_t m, const T* x, T* out);
+
 #define FASTBP_DECLARE_DOT(isa)                                                              \
   namespace isa {                                                                             \
+  void sdot_vec(int64_t K, const float* a, int64_t lda, int64_t m, const float* x, float* out); \
+  void ddot_vec(int64_t K, const double* a, int64_t lda, int64_t m, const double* x,          \
+                double* out);                                                                 \
   void sdot_rows(int64_t K, const float* a, const int64_t* a_off, int64_t m, const float* b,  \
                  const int64_t* b_off, int64_t n, const int64_t* k_pos, float beta, float* c, \
                  int64_t ldc);                                                                \

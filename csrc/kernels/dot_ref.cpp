@@ -18,4 +18,11 @@ void ddot_rows(int64_t K, const double* a, const int64_t* a_off, int64_t m, cons
                int64_t ldc) {
   generic_dot_rows<double, 16, 4, 3>(K, a, a_off, m, b, b_off, n, k_pos, beta, c, ldc);
 }
+void sdot_vec(int64_t K, const float* a, int64_t lda, int64_t m, const float* x, float* out) {
+  generic_dot_vec<float, 16>(K, a, lda, m, x, out);
+}
+void ddot_vec(int64_t K, const double* a, int64_t lda, int64_t m, const double* x,
+              double* out) {
+  generic_dot_vec<double, 16>(K, a, lda, m, x, out);
+}
 }  // namespace fastbp::kernels::ref

@@ -98,3 +98,35 @@ void generic_dot_rows(int64_t K, const T* a, const int64_t* a_off, int64_t m, co
     }
   }
 }
+
+// dot_vec (dot.h): four rows at a time, two vectors of k per step (eight independent chains).
+template <typename T, int VB>
+void generic_dot_vec(int64_t K, const T* a, int64_t lda, int64_t m, const T* x, T* out) {
+  using V = DotVec<T, VB>;
+  constexpr int L = V::L, R = 4;
+  const int64_t Kv = K / (2 * L) * (2 * L), K1 = K / L * L;
+  for (int64_t i0 = 0; i0 < m; i0 += R) {
+    const int rows = static_cast<int>(std::min<int64_t>(R, m - i0));
+    const T* ar[R];
+    for (int r = 0; r < R; ++r) ar[r] = a + (i0 + std::min(r, rows - 1)) * lda;
+    typename V::type acc0[R] = {}, acc1[R] = {};
+    for (int64_t k = 0; k < Kv; k += 2 * L) {
+      const typename V::type x0 = V::load(x + k), x1 = V::load(x + k + L);
+#pragma GCC unroll 4
+      for (int r = 0; r < R; ++r) {
+        acc0[r] += V::load(ar[r] + k) * x0;
+        acc1[r] += V::load(ar[r] + k + L) * x1;
+      }
+    }
+    if (K1 > Kv) {
+      const typename V::type x0 = V::load(x + Kv);
+#pragma GCC unroll 4
+      for (int r = 0; r < R; ++r) acc0[r] += V::load(ar[r] + Kv) * x0;
+    }
+    for (int r = 0; r < rows; ++r) {
+      T s = reduce_lanes<T, L>(acc0[r] + acc1[r]);
+      for (int64_t k = K1; k < K; ++k) s += ar[r][k] * x[k];
+      out[i0 + r] = s;
+    }
+  }
+}
