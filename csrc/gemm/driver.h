@@ -202,6 +202,20 @@ void gemm_driver(int64_t M, int64_t N, int64_t K, T alpha, const PackA& pack_a,
                           std::min<int64_t>(b_depth, kc - q), NR, bp + s * NR * kc + q * NR);
           held[tid] = K == kc ? jc : -1;
         }
+        // B read in place: each B sliver's segments, once for all the A slivers
+        constexpr int kSeg = 3 * kMaxRunSegments;
+        thread_local std::vector<int64_t> seg_off;
+        thread_local std::vector<uint16_t> seg_mask;
+        thread_local std::vector<int> seg_count;
+        if (direct.base) {
+          seg_off.resize(n_bs * kSeg);
+          seg_mask.resize(n_bs * kSeg);
+          seg_count.resize(n_bs);
+          for (int64_t bs = 0; bs < n_bs; ++bs)
+            seg_count[bs] = direct.segments(jc + bs * NR, std::min<int64_t>(NR, nb - bs * NR),
+                                            NR / kVec, kVec, seg_off.data() + bs * kSeg,
+                                            seg_mask.data() + bs * kSeg);
+        }
         // loop over A slivers (MR rows; the sliver stays in L1), then B slivers (NR columns)
         for (int64_t s = 0; s < n_as; ++s) {
           const int64_t i = ic + s * MR, m = std::min<int64_t>(MR, M - i);
@@ -211,11 +225,9 @@ void gemm_driver(int64_t M, int64_t N, int64_t K, T alpha, const PackA& pack_a,
             const int64_t n = std::min<int64_t>(NR, nb - bs * NR);
             if (direct.base) {
               const int64_t j = jc + bs * NR;
-              int64_t voff[3 * kMaxRunSegments];
-              uint16_t vmask[3 * kMaxRunSegments];
-              const int segs = direct.segments(j, n, NR / kVec, kVec, voff, vmask);
-              bk.rows_kernel(kc, a, direct.base + direct.pos(j), direct.off + pc, voff, vmask,
-                             segs, c, ldc, m, n, alpha, beta_pc);
+              bk.rows_kernel(kc, a, direct.base + direct.pos(j), direct.off + pc,
+                             seg_off.data() + bs * kSeg, seg_mask.data() + bs * kSeg,
+                             seg_count[bs], c, ldc, m, n, alpha, beta_pc);
             } else {
               bk.kernel(kc, a, bp + bs * NR * kc, c, ldc, m, n, alpha, beta_pc);
             }
