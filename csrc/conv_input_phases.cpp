@@ -46,19 +46,24 @@ bool conv2d_backward_input_phases(const ConvParams& p, const T* dy, const T* w, 
     const PhaseAxis a = phase_axis(r, p.kw, p.sw, p.pw, p.W);
     if (a.taps > 0 && a.count > 0 && a.taps - 1 < a.m0) return false;
   }
+  // a phase's output is at most nh x nw per channel; images a chunk at a time under the
+  // workspace limit
   const int64_t nh = ceil_div(p.H + p.ph, p.sh), nw = ceil_div(p.W + p.pw, p.sw);
-  AlignedBuffer<T> z(p.N * p.C * nh * nw);
+  const int64_t budget = static_cast<int64_t>(workspace_limit() / sizeof(T));
+  const int64_t chunk = std::clamp<int64_t>(budget / std::max<int64_t>(p.C * nh * nw, 1), 1,
+                                            std::max<int64_t>(p.N, 1));
+  AlignedBuffer<T> z(std::min(chunk, p.N) * p.C * nh * nw);
   AlignedBuffer<T> wp(p.O * Cg * ceil_div(p.kh, p.sh) * ceil_div(p.kw, p.sw));
-  const int nt = p.N * p.C * p.H * p.W >= 65536 ? max_threads() : 1;
   for (int64_t rh = 0; rh < p.sh; ++rh)
     for (int64_t rw = 0; rw < p.sw; ++rw) {
       const PhaseAxis ah = phase_axis(rh, p.kh, p.sh, p.ph, p.H);
       const PhaseAxis aw = phase_axis(rw, p.kw, p.sw, p.pw, p.W);
       if (ah.count == 0 || aw.count == 0) continue;
       // dx positions of this phase: row (ah.m0 + i) * sh + rh - ph, column likewise
-      auto scatter = [&](const T* src) {
-        parallel_for(p.N * p.C, nt, [&](int64_t nc, int) {
-          T* plane = dx + nc * p.H * p.W;
+      auto scatter = [&](int64_t n0, int64_t count, const T* src) {
+        const int nt = count * p.C * p.H * p.W >= 65536 ? max_threads() : 1;
+        parallel_for(count * p.C, nt, [&](int64_t nc, int) {
+          T* plane = dx + (n0 * p.C + nc) * p.H * p.W;
           for (int64_t i = 0; i < ah.count; ++i) {
             T* row = plane + ((ah.m0 + i) * p.sh + rh - p.ph) * p.W + aw.m0 * p.sw + rw - p.pw;
             const T* s = src ? src + (nc * ah.count + i) * aw.count : nullptr;
@@ -67,7 +72,7 @@ bool conv2d_backward_input_phases(const ConvParams& p, const T* dy, const T* w, 
         });
       };
       if (ah.taps == 0 || aw.taps == 0) {
-        scatter(nullptr);
+        scatter(0, p.N, nullptr);
         continue;
       }
       // wp[g][c][o][a][b] = w[g][o][c][rh + (taps_h - 1 - a) * sh][rw + (taps_w - 1 - b) * sw]
@@ -80,13 +85,16 @@ bool conv2d_backward_input_phases(const ConvParams& p, const T* dy, const T* w, 
                 wp.data()[(((g * Cg + c) * Og + o) * th + a) * tw + b] =
                     w[(((g * Og + o) * Cg + c) * p.kh + rh + (th - 1 - a) * p.sh) * p.kw + rw +
                       (tw - 1 - b) * p.sw];
-      ConvParams t{};
-      t.N = p.N; t.C = p.O; t.H = p.Ho; t.W = p.Wo; t.O = p.C;
-      t.kh = th; t.kw = tw; t.sh = t.sw = t.dh = t.dw = 1;
-      t.ph = th - 1 - ah.m0; t.pw = tw - 1 - aw.m0;
-      t.groups = p.groups; t.Ho = ah.count; t.Wo = aw.count;
-      conv2d_forward(t, dy, wp.data(), static_cast<const T*>(nullptr), z.data());
-      scatter(z.data());
+      for (int64_t n0 = 0; n0 < p.N; n0 += chunk) {
+        ConvParams t{};
+        t.N = std::min(chunk, p.N - n0); t.C = p.O; t.H = p.Ho; t.W = p.Wo; t.O = p.C;
+        t.kh = th; t.kw = tw; t.sh = t.sw = t.dh = t.dw = 1;
+        t.ph = th - 1 - ah.m0; t.pw = tw - 1 - aw.m0;
+        t.groups = p.groups; t.Ho = ah.count; t.Wo = aw.count;
+        conv2d_forward(t, dy + n0 * p.O * p.Ho * p.Wo, wp.data(), static_cast<const T*>(nullptr),
+                       z.data());
+        scatter(n0, t.N, z.data());
+      }
     }
   return true;
 }

@@ -682,25 +682,33 @@ def test_input_grad_of_strided_conv_by_phases(rng, restore_threads, stride, kern
     assert np.array_equal(run(), serial)
 
 
-@pytest.mark.parametrize("stride,groups", [(1, 1), (2, 1), (1, 4)])
-def test_workspace_limit_bounds_scratch_not_results(rng, stride, groups):
-    """Under a 1 MiB workspace limit a conv's batch is taken a few images at a time: its extra
-    memory stays near the limit and the results agree with the unlimited call (within rounding:
-    the weight gradient's sum over images is cut into chunks)."""
+@pytest.mark.parametrize("stride,kernel,groups", [(1, 3, 1), (2, 3, 1), (1, 3, 4), (2, 5, 1)])
+def test_workspace_limit_bounds_scratch_not_results(rng, stride, kernel, groups):
+    """Under a 1 MiB workspace limit a conv takes its batch a few images at a time: its extra
+    memory does not grow with the batch (twice the images, the same peak) and the results agree
+    with the unlimited call (within rounding: the weight gradient's sum over images is cut
+    into chunks)."""
     from fastbp import _core
-    x, w = randn(rng, (48, 16, 33, 31), np.float32), randn(rng, (24, 16 // groups, 3, 3), np.float32)
-    gy = randn(rng, fastbp.conv2d(x, w, stride=stride, padding=1, groups=groups).shape, np.float32)
-    run = lambda: (fastbp.conv2d(x, w, stride=stride, padding=1, groups=groups),
-                   *fastbp.conv2d_backward(gy, x, w, stride=stride, padding=1, groups=groups))
-    want = run()
+    x = randn(rng, (48, 32, 33, 31), np.float32)
+    w = randn(rng, (24, 32 // groups, kernel, kernel), np.float32)
+    pad = kernel // 2
+    gy = randn(rng, fastbp.conv2d(x, w, stride=stride, padding=pad, groups=groups).shape, np.float32)
+
+    def run(n):
+        return (fastbp.conv2d(x[:n], w, stride=stride, padding=pad, groups=groups),
+                *fastbp.conv2d_backward(gy[:n], x[:n], w, stride=stride, padding=pad, groups=groups))
+    want = run(48)
     saved = fastbp.get_workspace_limit()
+    peaks = {}
     try:
         fastbp.set_workspace_limit(1 << 20)
-        _core.reset_scratch_peak()
-        got = run()
-        assert _core.scratch_peak() <= 2 << 20
+        for n in (24, 48):
+            _core.reset_scratch_peak()
+            got = run(n)
+            peaks[n] = _core.scratch_peak()
     finally:
         fastbp.set_workspace_limit(saved)
+    assert peaks[48] <= peaks[24] + (64 << 10) and peaks[48] <= 4 << 20, peaks
     for g, w_, name in zip(got, want, ("y", "dx", "dw", "db")):
         np.testing.assert_allclose(g, w_, rtol=1e-4, atol=1e-4 * np.abs(w_).max(), err_msg=name)
 
