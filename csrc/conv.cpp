@@ -7,6 +7,7 @@
 #include "aligned_buffer.h"
 #include "conv_depthwise.h"
 #include "conv_input_phases.h"
+#include "conv_pack.h"
 #include "conv_weight_cl.h"
 #include "gemm/driver.h"
 #include "gemm/pack.h"
@@ -112,35 +113,6 @@ struct ColPacker {
   }
 };
 
-// dY of one group over a run of images as an Og x (images*P) matrix, packed one image's piece
-// at a time (within an image it is a plain strided matrix).
-template <typename T>
-struct DyPacker {
-  const T* dy;  // first image, first channel of the group
-  int64_t y_image, P;
-  bool pixels_are_lanes;
-
-  void pack(int64_t lane0, int64_t lanes, int64_t k0, int64_t kc, int width, T* dst) const {
-    // the pixel range is the lanes or the k steps; cut it at image boundaries
-    int64_t pix = pixels_are_lanes ? lane0 : k0;
-    const int64_t count = pixels_are_lanes ? lanes : kc;
-    for (int64_t done = 0; done < count;) {
-      const int64_t b = pix / P, q = pix % P, n = std::min(count - done, P - q);
-      const T* base = dy + b * y_image + q;  // element (o, pixel q + i) at base[o*P + i]
-      if (pixels_are_lanes) {  // k steps are channels: rows of pixels, plain copies
-        for (int64_t o = 0; o < kc; ++o)
-          pack_detail::copy_row(base + (k0 + o) * P, n, dst + o * width + done);
-      } else {  // lanes are channels, k steps pixels: the transposing packer, one image at a time
-        StridedPacker<T>{base, P, 1}.pack(lane0, lanes, 0, n, width, dst + done * width);
-      }
-      pix += n;
-      done += n;
-    }
-    zero_lanes(lanes, kc, width, dst);
-  }
-};
-
-
 // With one output row (column) the stride along it plays no part; a stride of 1 there keeps the
 // stride-phase layouts (im2col.h) from splitting the input into useless phases.
 ConvParams normalized(ConvParams p) {
@@ -225,15 +197,8 @@ static void conv2d_backward_input(const ConvParams& p, const GroupShape& s, cons
                                   const T* w, T* dx) {
   ConvParams t;
   if (transposed_conv(p, t)) {
-    // w_t[g][c][o][kh-1-ki][kw-1-kj] = w[g][o][c][ki][kj]
-    const int64_t taps = p.kh * p.kw;
     AlignedBuffer<T> w_t(p.O * s.KK);
-    for (int64_t g = 0; g < p.groups; ++g)
-      for (int64_t o = 0; o < s.Og; ++o)
-        for (int64_t c = 0; c < s.Cg; ++c)
-          for (int64_t k = 0; k < taps; ++k)
-            w_t.data()[((g * s.Cg + c) * s.Og + o) * taps + (taps - 1 - k)] =
-                w[((g * s.Og + o) * s.Cg + c) * taps + k];
+    swapped_flipped_weights(p, 0, 0, p.kh, p.kw, w, w_t.data());
     conv2d_forward(t, dy, w_t.data(), static_cast<const T*>(nullptr), dx);
     return;
   }

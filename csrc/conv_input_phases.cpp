@@ -9,6 +9,7 @@
 #include <algorithm>
 
 #include "aligned_buffer.h"
+#include "conv_pack.h"
 #include "gemm/driver.h"
 #include "parallel.h"
 
@@ -32,7 +33,7 @@ PhaseAxis phase_axis(int64_t r, int64_t k, int64_t s, int64_t pad, int64_t size)
 
 template <typename T>
 bool conv2d_backward_input_phases(const ConvParams& p, const T* dy, const T* w, T* dx) {
-  const int64_t Cg = p.C / p.groups, Og = p.O / p.groups;
+  const int64_t Cg = p.C / p.groups;
   if ((p.sh == 1 && p.sw == 1) || p.dh != 1 || p.dw != 1 || Cg < 8) return false;
   // every phase at least two taps along a strided axis: a 3x3 kernel of stride 2 would leave
   // 1x1 and 1x2 phases, whose GEMMs are too shallow to beat col2im (measured)
@@ -75,16 +76,8 @@ bool conv2d_backward_input_phases(const ConvParams& p, const T* dy, const T* w, 
         scatter(0, p.N, nullptr);
         continue;
       }
-      // wp[g][c][o][a][b] = w[g][o][c][rh + (taps_h - 1 - a) * sh][rw + (taps_w - 1 - b) * sw]
       const int64_t th = ah.taps, tw = aw.taps;
-      for (int64_t g = 0; g < p.groups; ++g)
-        for (int64_t o = 0; o < Og; ++o)
-          for (int64_t c = 0; c < Cg; ++c)
-            for (int64_t a = 0; a < th; ++a)
-              for (int64_t b = 0; b < tw; ++b)
-                wp.data()[(((g * Cg + c) * Og + o) * th + a) * tw + b] =
-                    w[(((g * Og + o) * Cg + c) * p.kh + rh + (th - 1 - a) * p.sh) * p.kw + rw +
-                      (tw - 1 - b) * p.sw];
+      swapped_flipped_weights(p, rh, rw, th, tw, w, wp.data());
       for (int64_t n0 = 0; n0 < p.N; n0 += chunk) {
         ConvParams t{};
         t.N = std::min(chunk, p.N - n0); t.C = p.O; t.H = p.Ho; t.W = p.Wo; t.O = p.C;

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "aligned_buffer.h"
+#include "conv_pack.h"
 #include "gemm/driver.h"
 #include "gemm/pack.h"
 #include "parallel.h"
@@ -76,22 +77,6 @@ struct ChannelsLastColPacker {
   }
 };
 
-// dY of a group over a run of images as lanes = output channels, k = pixels, packed one image's
-// piece at a time with the transposing packer.
-template <typename T>
-struct DyRowsPacker {
-  const T* dy;  // first image, first channel of the group
-  int64_t y_image, P;
-
-  void pack(int64_t lane0, int64_t lanes, int64_t k0, int64_t kc, int width, T* dst) const {
-    for (int64_t done = 0; done < kc;) {
-      const int64_t pix = k0 + done, b = pix / P, q = pix % P, n = std::min(kc - done, P - q);
-      StridedPacker<T>{dy + b * y_image + q, P, 1}.pack(lane0, lanes, 0, n, width, dst + done * width);
-      done += n;
-    }
-  }
-};
-
 // Xt of images [n0, n0 + count): zero padding, then each input row transposed in.
 template <typename T>
 void to_channels_last(const ConvParams& p, const ClGeometry& g, const T* x, int64_t count, T* xt,
@@ -149,7 +134,7 @@ void conv2d_backward_weight_channels_last(const ConvParams& p, const T* dy, cons
     const int64_t count = std::min(chunk, p.N - n0);
     to_channels_last(p, g, x + n0 * p.C * p.H * p.W, count, xt.data(), nt_copy);
     parallel_for(p.groups, outer, [&](int64_t grp, int) {
-      const DyRowsPacker<T> dy_rows{dy + n0 * p.O * g.P + grp * g.Og * g.P, p.O * g.P, g.P};
+      const DyPacker<T> dy_rows{dy + n0 * p.O * g.P + grp * g.Og * g.P, p.O * g.P, g.P, false};
       const ChannelsLastColPacker<T> cols{p, g, xt.data() + grp * g.Cg, p.C};
       gemm_driver<T>(g.Og, g.KK, count * g.P, T(1), dy_rows, cols, n0 == 0 ? T(0) : T(1),
                      acc.data() + grp * g.Og * g.KK, g.KK, inner);

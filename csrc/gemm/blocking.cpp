@@ -13,8 +13,12 @@ const GemmBlocking<float>& gemm_blocking<float>(Capability c) {
 #ifdef FASTBP_X86_KERNELS
   static const GemmBlocking<float> avx2{k::avx2::SMR, k::avx2::SNR, 3072, 384, 480,
                                         k::avx2::sgemm_avx2};
+  static const GemmBlocking<float> avx512_wide{k::avx512::WSMR, k::avx512::WSNR, 3072, 384, 480,
+                                               k::avx512::sgemm_avx512_wide,
+                                               k::avx512::sgemm_avx512_wide_rows};
   static const GemmBlocking<float> avx512{k::avx512::SMR, k::avx512::SNR, 3072, 384, 480,
-                                          k::avx512::sgemm_avx512, k::avx512::sgemm_avx512_rows};
+                                          k::avx512::sgemm_avx512, k::avx512::sgemm_avx512_rows,
+                                          &avx512_wide};
   if (c == Capability::avx512) return avx512;
   if (c == Capability::avx2) return avx2;
 #endif
@@ -28,8 +32,12 @@ const GemmBlocking<double>& gemm_blocking<double>(Capability c) {
 #ifdef FASTBP_X86_KERNELS
   static const GemmBlocking<double> avx2{k::avx2::DMR, k::avx2::DNR, 3072, 256, 384,
                                          k::avx2::dgemm_avx2};
+  static const GemmBlocking<double> avx512_wide{k::avx512::WDMR, k::avx512::WDNR, 3072, 256, 384,
+                                                k::avx512::dgemm_avx512_wide,
+                                                k::avx512::dgemm_avx512_wide_rows};
   static const GemmBlocking<double> avx512{k::avx512::DMR, k::avx512::DNR, 3072, 256, 384,
-                                           k::avx512::dgemm_avx512, k::avx512::dgemm_avx512_rows};
+                                           k::avx512::dgemm_avx512, k::avx512::dgemm_avx512_rows,
+                                           &avx512_wide};
   if (c == Capability::avx512) return avx512;
   if (c == Capability::avx2) return avx2;
 #endif
@@ -38,40 +46,13 @@ const GemmBlocking<double>& gemm_blocking<double>(Capability c) {
 }
 
 namespace {
-template <typename T>
-const GemmBlocking<T>* wide_blocking(Capability c);
-
-template <>
-const GemmBlocking<float>* wide_blocking<float>(Capability c) {
-#ifdef FASTBP_X86_KERNELS
-  static const GemmBlocking<float> wide{k::avx512::WSMR, k::avx512::WSNR, 3072, 384, 480,
-                                        k::avx512::sgemm_avx512_wide,
-                                        k::avx512::sgemm_avx512_wide_rows};
-  if (c == Capability::avx512) return &wide;
-#endif
-  (void)c;
-  return nullptr;
-}
-
-template <>
-const GemmBlocking<double>* wide_blocking<double>(Capability c) {
-#ifdef FASTBP_X86_KERNELS
-  static const GemmBlocking<double> wide{k::avx512::WDMR, k::avx512::WDNR, 3072, 256, 384,
-                                         k::avx512::dgemm_avx512_wide,
-                                         k::avx512::dgemm_avx512_wide_rows};
-  if (c == Capability::avx512) return &wide;
-#endif
-  (void)c;
-  return nullptr;
-}
-
 int64_t rows_padded(int64_t M, int64_t mr) { return (M + mr - 1) / mr * mr; }
 }  // namespace
 
 template <typename T>
 const GemmBlocking<T>& gemm_blocking_for_rows(Capability c, int64_t M) {
   const GemmBlocking<T>& main = gemm_blocking<T>(c);
-  const GemmBlocking<T>* wide = wide_blocking<T>(c);
+  const GemmBlocking<T>* wide = main.wide;
   if (wide && M > 0 && rows_padded(M, wide->mr) < rows_padded(M, main.mr)) return *wide;
   return main;
 }

@@ -15,6 +15,7 @@ struct GemmBlocking {
   int64_t nc;      // columns of C per task at most; its B block (kc x nc) stays in L2
   kernels::gemm_ukernel<T> kernel;
   kernels::gemm_ukernel_rows<T> rows_kernel = nullptr;  // B read in place, where the ISA has one
+  const GemmBlocking* wide = nullptr;  // an 8-row tile for M = 8k, where the ISA has one
 };
 
 template <typename T>

@@ -130,3 +130,25 @@ void generic_dot_vec(int64_t K, const T* a, int64_t lda, int64_t m, const T* x, 
     }
   }
 }
+
+// The four entry points of dot.h for one ISA file, on VB-byte vectors with an MR x NR tile;
+// expand inside that ISA's namespace.
+#define FASTBP_DEFINE_DOT_KERNELS(VB, MR, NR)                                                  \
+  void sdot_rows(int64_t K, const float* a, const int64_t* a_off, int64_t m, const float* b,  \
+                 const int64_t* b_off, int64_t n, const int64_t* k_pos, float beta, float* c, \
+                 int64_t ldc) {                                                               \
+    generic_dot_rows<float, VB, MR, NR>(K, a, a_off, m, b, b_off, n, k_pos, beta, c, ldc);    \
+  }                                                                                           \
+  void ddot_rows(int64_t K, const double* a, const int64_t* a_off, int64_t m, const double* b, \
+                 const int64_t* b_off, int64_t n, const int64_t* k_pos, double beta,          \
+                 double* c, int64_t ldc) {                                                    \
+    generic_dot_rows<double, VB, MR, NR>(K, a, a_off, m, b, b_off, n, k_pos, beta, c, ldc);   \
+  }                                                                                           \
+  void sdot_vec(int64_t K, const float* a, int64_t lda, int64_t m, const float* x,             \
+                float* out) {                                                                 \
+    generic_dot_vec<float, VB>(K, a, lda, m, x, out);                                         \
+  }                                                                                           \
+  void ddot_vec(int64_t K, const double* a, int64_t lda, int64_t m, const double* x,           \
+                double* out) {                                                                \
+    generic_dot_vec<double, VB>(K, a, lda, m, x, out);                                        \
+  }

@@ -1,0 +1,58 @@
+// Pieces the convolution's input- and weight-gradient paths share (conv.cpp,
+// conv_input_phases.cpp, conv_weight_cl.cpp).
+#pragma once
+#include <algorithm>
+#include <cstdint>
+
+#include "conv.h"
+#include "gemm/pack.h"
+
+namespace fastbp {
+
+// dY of one group over a run of images as an Og x (images*P) matrix, packed one image's piece
+// at a time (within an image it is a plain strided matrix).
+template <typename T>
+struct DyPacker {
+  const T* dy;  // first image, first channel of the group
+  int64_t y_image, P;
+  bool pixels_are_lanes;
+
+  void pack(int64_t lane0, int64_t lanes, int64_t k0, int64_t kc, int width, T* dst) const {
+    // the pixel range is the lanes or the k steps; cut it at image boundaries
+    int64_t pix = pixels_are_lanes ? lane0 : k0;
+    const int64_t count = pixels_are_lanes ? lanes : kc;
+    for (int64_t done = 0; done < count;) {
+      const int64_t b = pix / P, q = pix % P, n = std::min(count - done, P - q);
+      const T* base = dy + b * y_image + q;  // element (o, pixel q + i) at base[o*P + i]
+      if (pixels_are_lanes) {  // k steps are channels: rows of pixels, plain copies
+        for (int64_t o = 0; o < kc; ++o)
+          pack_detail::copy_row(base + (k0 + o) * P, n, dst + o * width + done);
+      } else {  // lanes are channels, k steps pixels: the transposing packer, one image at a time
+        StridedPacker<T>{base, P, 1}.pack(lane0, lanes, 0, n, width, dst + done * width);
+      }
+      pix += n;
+      done += n;
+    }
+    zero_lanes(lanes, kc, width, dst);
+  }
+};
+
+// The weights of the convolution that carries dY back to dX, for the taps r + i*s of each axis
+// (t taps per axis): in and out channels swapped and the taps reversed,
+//   out[g][c][o][a][b] = w[g][o][c][rh + (th - 1 - a) * sh][rw + (tw - 1 - b) * sw].
+// With stride 1 and every tap (r = 0, t = k) it is the whole kernel flipped.
+template <typename T>
+void swapped_flipped_weights(const ConvParams& p, int64_t rh, int64_t rw, int64_t th,
+                             int64_t tw, const T* w, T* out) {
+  const int64_t Cg = p.C / p.groups, Og = p.O / p.groups;
+  for (int64_t g = 0; g < p.groups; ++g)
+    for (int64_t o = 0; o < Og; ++o)
+      for (int64_t c = 0; c < Cg; ++c)
+        for (int64_t a = 0; a < th; ++a)
+          for (int64_t b = 0; b < tw; ++b)
+            out[(((g * Cg + c) * Og + o) * th + a) * tw + b] =
+                w[(((g * Og + o) * Cg + c) * p.kh + rh + (th - 1 - a) * p.sh) * p.kw + rw +
+                  (tw - 1 - b) * p.sw];
+}
+
+}  // namespace fastbp
