@@ -175,9 +175,13 @@ def _flag(op, name, value):
 
 
 def _real(op, name, value):
+    """A real number (int or float, not a bool) as a Python float."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(f"{op}: {name} must be a real number, got {value!r}")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:
+        raise ValueError(f"{op}: {name} is too large for a float, got {value!r}") from None
 
 
 def matmul(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None):
@@ -231,7 +235,7 @@ def _batch_operand(a, batch_shape):
     a = a.reshape((math.prod(batch_shape),) + a.shape[-2:])
     if a.flags.aligned and all(s % a.itemsize == 0 for s in a.strides):
         return a
-    return np.require(a, requirements=("C", "A"))  # ascontiguousarray keeps unaligned data
+    return _dense(a)  # ascontiguousarray would keep unaligned data
 
 
 def batched_matmul(a, b):

@@ -248,6 +248,27 @@ def test_batch_norm_needs_two_values_per_channel():
         F.batch_norm(Tensor(np.ones((1, 3))), None, None, training=True)
 
 
+def test_batch_norm_unaligned_and_strided_input_and_gradient():
+    """The per-channel kernels read dense aligned arrays: other layouts are copied first, with
+    the same results."""
+    from strategies import _unaligned
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((3, 5, 4, 6)).astype(np.float32)
+    g = rng.standard_normal(x.shape).astype(np.float32)
+
+    def run(xa, ga, training):
+        t = Tensor(xa, requires_grad=True)
+        rm, rv = np.zeros(5, np.float32), np.ones(5, np.float32)
+        y = F.batch_norm(t, rm, rv, training=training)
+        y.backward(Tensor(ga))
+        return y.data, t.grad
+    for training in (True, False):
+        want = run(x, g, training)
+        for xa, ga in ((_unaligned(x), _unaligned(g)), (x[:, :, :, ::-1].copy()[:, :, :, ::-1], g.T.copy().T)):
+            for got, ref in zip(run(xa, ga, training), want):
+                np.testing.assert_array_equal(got, ref)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_batch_norm_threads_and_offsets(dtype):
     """Channels far from zero (mean 1e4, std 1) still normalise to torch's float64 result, and an

@@ -7,12 +7,13 @@ import operator
 
 import numpy as np
 
+from ...functional import _MAX_ELEMENTS, _flag as flag_arg, _real as real_arg  # noqa: F401
 from ...tensor import Tensor, as_tensor
 from ...tensor_ops import wrap_dim  # noqa: F401  (re-exported for the families)
 
 REDUCTIONS = ("mean", "sum", "none")
-# Largest element count an op will allocate for one result (as fastbp.functional).
-MAX_ELEMENTS = 2**62 // 8
+# Largest element count an op will allocate for one result.
+MAX_ELEMENTS = _MAX_ELEMENTS
 
 
 def tensor_arg(op: str, name: str, value, like: Tensor | None = None) -> Tensor:
@@ -37,25 +38,6 @@ def int_arg(op: str, name: str, value, minimum: int | None = None) -> int:
     if v > MAX_ELEMENTS:
         raise ValueError(f"{op}: {name} is too large ({v} > {MAX_ELEMENTS})")
     return v
-
-
-def real_arg(op: str, name: str, value) -> float:
-    """A real number (int or float, not a bool) as a Python float."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(
-            value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{op}: {name} must be a real number, got {value!r}")
-    try:
-        return float(value)
-    except OverflowError:
-        raise ValueError(f"{op}: {name} is too large for a float, got {value!r}") from None
-
-
-def flag_arg(op: str, name: str, value) -> bool:
-    """bool(value), or a TypeError naming the argument when it has no one truth value."""
-    try:
-        return bool(value)
-    except Exception:
-        raise TypeError(f"{op}: {name} must be a bool, got {value!r}") from None
 
 
 def choice_arg(op: str, name: str, value, choices: tuple) -> str:

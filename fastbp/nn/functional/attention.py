@@ -71,10 +71,12 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p: f
     # a query that may attend to nothing (its scores all -inf) gets zero weights, not NaN, as
     # torch's SDPA does; its scores are replaced first so that no NaN reaches the gradient
     dead = np.all(scores.data == -np.inf, axis=-1, keepdims=True)
-    if dead.any():
+    if not dead.any():
+        dead = None
+    if dead is not None:
         scores = scores.masked_fill(dead, 0.0)
     weights = softmax(scores, dim=-1)
-    if dead.any():
+    if dead is not None:
         weights = weights.masked_fill(dead, 0.0)
     if dropout_p > 0:
         weights = dropout(weights, dropout_p)

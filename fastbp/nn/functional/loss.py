@@ -165,7 +165,7 @@ class _L1Loss(_PointwiseLoss):
 
     @staticmethod
     def slope(d):
-        return np.sign(np.nan_to_num(d, nan=0.0, posinf=1.0, neginf=-1.0))  # sign(NaN) = 0 as torch
+        return np.nan_to_num(np.sign(d), nan=0.0, copy=False)  # sign(NaN) = 0 as torch
 
 
 class _SmoothL1Loss(_PointwiseLoss):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ... import _core
+from ...functional import _dense
 from ...tensor import Function, Tensor
 from ._utils import array_of, check_floating, flag_arg, int_arg, real_arg, tensor_arg
 
@@ -29,9 +30,9 @@ class _BatchNorm(Function):
     dX = a dY - c x_hat - b with a = w / std, b = a mean(dY), c = a mean(dY x_hat)."""
 
     def forward(self, x, weight=None, bias=None, *, running_mean, running_var, training,
-                momentum, eps, has_weight):
+                momentum, eps):
         N, C = x.shape[:2]
-        x3 = np.ascontiguousarray(x.reshape(N, C, int(np.prod(x.shape[2:]))))
+        x3 = _dense(x.reshape(N, C, int(np.prod(x.shape[2:]))))
         dtype = x.dtype.type
         count = x3.shape[0] * x3.shape[2]
         if training:
@@ -48,7 +49,11 @@ class _BatchNorm(Function):
             inv_std = (1 / np.sqrt(running_var.astype(x.dtype) + dtype(eps)))
             center = running_mean.astype(np.float64)
         scale = inv_std if weight is None else (inv_std * weight).astype(x.dtype)
-        keep = (training or has_weight) and any(self.needs_grad)
+        # x_hat is read by backward for dX in training and for dW
+        n = len(self.needs_grad)
+        self.need_w, self.need_b = n > 1 and self.needs_grad[1], n > 2 and self.needs_grad[2]
+        self.need_x = self.needs_grad[0]
+        keep = (training and self.need_x) or self.need_w
         out, self.x_hat = _core.channel_normalize(
             x3, center, scale, None if bias is None else bias.astype(x.dtype, copy=False),
             inv_std if keep else None)
@@ -57,22 +62,24 @@ class _BatchNorm(Function):
 
     def backward(self, g):
         shape = g.shape
-        g3 = np.ascontiguousarray(g.reshape(shape[0], shape[1], int(np.prod(shape[2:]))))
-        n = len(self.needs_grad)
-        need_w, need_b = n > 1 and self.needs_grad[1], n > 2 and self.needs_grad[2]
-        x_hat = self.x_hat if self.training or need_w else None
-        sum_g, sum_gx = _core.channel_grad_sums(g3, x_hat)
+        g3 = _dense(g.reshape(shape[0], shape[1], int(np.prod(shape[2:]))))
+        need_w, need_b = self.need_w, self.need_b
+        sum_g = sum_gx = None
+        if (self.training and self.need_x) or need_w or need_b:
+            sum_g, sum_gx = _core.channel_grad_sums(g3, self.x_hat)
         gx = None
-        if self.needs_grad[0]:
+        if self.need_x:
             a = self.scale
-            if self.training and sum_gx is not None:  # x_hat is kept in training
+            if self.training:
+                assert sum_g is not None and sum_gx is not None  # x_hat is kept for dX in training
                 c, b = (a * (sum_gx / self.count)).astype(g.dtype), (a * (sum_g / self.count)).astype(g.dtype)
                 gx = _core.channel_grad_input(g3, self.x_hat, a, b, c)
             else:
                 gx = _core.channel_grad_input(g3, None, a, None, None)
             gx = gx.reshape(shape)
-        gw = None if sum_gx is None or not need_w else sum_gx.astype(g.dtype)
-        return (gx, gw, sum_g.astype(g.dtype) if need_b else None)[:n]
+        gw = sum_gx.astype(g.dtype) if need_w and sum_gx is not None else None
+        gb = sum_g.astype(g.dtype) if need_b and sum_g is not None else None
+        return (gx, gw, gb)[:len(self.needs_grad)]
 
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
@@ -119,7 +126,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         weight = np.ones(C, input.dtype)
     tensors = [input] + ([weight] if weight is not None else []) + ([bias] if bias is not None else [])
     return _BatchNorm.apply(*tensors, running_mean=rm, running_var=rv, training=training,
-                            momentum=momentum, eps=eps, has_weight=weight is not None)
+                            momentum=momentum, eps=eps)
 
 
 class _LayerNorm(Function):
