@@ -17,6 +17,8 @@ import pytest
 
 import fastbp
 from fastbp import reference
+import strategies
+from strategies import _negative_strides, _non_contiguous, _read_only
 
 DTYPES = [np.float32, np.float64]
 DTYPE_IDS = ["f32", "f64"]
@@ -519,23 +521,6 @@ def test_oversized_arguments_raise(call):
 # ---------------------------------------------------------------------------------------------
 # memory layouts: every array argument in an unusual layout gives the contiguous result
 
-def _non_contiguous(a):
-    wide = np.zeros(a.shape[:-1] + (2 * a.shape[-1],), a.dtype)
-    wide[..., ::2] = a
-    return wide[..., ::2]
-
-
-def _negative_strides(a):
-    flip = (slice(None, None, -1),) * a.ndim
-    return a[flip].copy()[flip]
-
-
-def _read_only(a):
-    a = a.copy()
-    a.setflags(write=False)
-    return a
-
-
 LAYOUTS = {
     "noncontig": _non_contiguous,
     "fortran": np.asfortranarray,
@@ -929,10 +914,8 @@ def test_linear_matches_torch(x_shape):
 
 
 def _unaligned(shape, dtype):
-    """A C-contiguous array whose data does not start on an item boundary."""
-    count = int(np.prod(shape))
-    raw = np.random.default_rng(9).standard_normal(count).astype(dtype).tobytes()
-    return np.frombuffer(b"\0" + raw, dtype=dtype, offset=1).reshape(shape)
+    """A C-contiguous array of random values whose data does not start on an item boundary."""
+    return strategies._unaligned(np.random.default_rng(9).standard_normal(shape).astype(dtype))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
