@@ -45,8 +45,10 @@ class _MaxPoolNd(Function):
                              f"kernel_size {kernel}, padding {padding}, dilation {dilation}")
         pad = [(0, 0)] * (x.ndim - nd) + [(p, p) for p in padding]
         xp = np.pad(x, pad, constant_values=-np.inf) if any(padding) else x
-        # where padding is: a real element beats it even when both are -inf (torch's index)
-        is_pad = np.pad(np.zeros(x.shape, bool), pad, constant_values=True) if any(padding) else None
+        # where padding is: a real element beats it even when both are -inf (torch's index);
+        # only an input holding -inf can tie with the padding
+        tracked = any(padding) and bool(np.isneginf(x).any())
+        is_pad = np.pad(np.zeros(x.shape, bool), pad, constant_values=True) if tracked else None
 
         offsets = itertools.product(*(range(k) for k in kernel))
         first = _windows(next(offsets), out, stride, dilation)
@@ -57,7 +59,7 @@ class _MaxPoolNd(Function):
             where = _windows(offset, out, stride, dilation)
             window = xp[where]
             take = (window > best) | np.isnan(window)
-            if best_pad is not None and is_pad is not None:
+            if is_pad is not None and best_pad is not None:
                 window_pad = is_pad[where]
                 take |= best_pad & ~window_pad
                 np.copyto(best_pad, window_pad, where=take)
