@@ -44,21 +44,33 @@ GroupShape group_shape(const ConvParams& p) {
   return s;
 }
 
-// Images per GEMM: enough pixels for full-width panels. Depends on the shape only, never on the
-// thread count, so results do not either.
+// Images per GEMM: enough pixels for full-width panels.
 int64_t images_per_gemm(int64_t images, int64_t pixels_per_image) {
   return std::clamp<int64_t>(ceil_div(1024, std::max<int64_t>(pixels_per_image, 1)), 1,
                              std::max<int64_t>(images, 1));
 }
 
+// Images per GEMM under the workspace limit: fewer than images_per_gemm (at least one) when a
+// chunk's buffers, `per_image` elements of T for each image, would pass it. How the columns of a
+// GEMM are cut does not change its results, so neither does the limit.
+template <typename T>
+int64_t images_within_limit(int64_t images, int64_t pixels_per_image, int64_t per_image) {
+  const int64_t budget = static_cast<int64_t>(workspace_limit() / sizeof(T));
+  return std::clamp<int64_t>(budget / std::max<int64_t>(per_image, 1), 1,
+                             images_per_gemm(images, pixels_per_image));
+}
+
 // Threads over `items` independent GEMMs of `flops` in all: one item per thread when there are
-// enough items, otherwise items in turn with all threads inside each GEMM; none for tiny work.
+// enough items and each thread's buffers (`work` elements of T) fit the workspace limit together,
+// otherwise items in turn with all threads inside each GEMM; none for tiny work.
 struct Split {
   int outer, inner;
 };
-Split split_threads(int64_t items, double flops) {
+template <typename T>
+Split split_threads(int64_t items, double flops, int64_t work) {
   const int nt = flops < kGemmMinParallelFlops ? 1 : max_threads();
-  return items >= 2 * nt ? Split{nt, 1} : Split{1, nt};
+  const bool fits = static_cast<double>(nt) * work * sizeof(T) <= workspace_limit();
+  return items >= 2 * nt && fits ? Split{nt, 1} : Split{1, nt};
 }
 
 // Multiply-adds of one convolution pass, times two.
@@ -133,9 +145,10 @@ void conv2d_forward(const ConvParams& params, const T* x, const T* w, const T* b
   const bool rows_kernel = gemm_blocking<T>(active_capability()).rows_kernel != nullptr;
   const PixelOrder order = in_place_order(s.geom, 64 / sizeof(T), run, rows_kernel);
   const int64_t img_pitch = pixels_per_image(s.geom, order, run);  // in the GEMM's columns
-  const int64_t nb = images_per_gemm(p.N, img_pitch);
+  // a thread's buffers: the padded images of a chunk and the GEMM's result for them
+  const int64_t padded_image = s.Cg * PaddedInput::phase_image(s.geom) * p.sh * p.sw;
+  const int64_t nb = images_within_limit<T>(p.N, img_pitch, padded_image + s.Og * img_pitch);
   const int64_t n_chunks = ceil_div(p.N, nb);
-  const Split th = split_threads(n_chunks * p.groups, conv_flops(p, s));
   const PaddedInput L(s.geom, nb, order, run);
   // pitch of output rows in the GEMM's result; columns of `count` images
   const int64_t row_pitch = order == PixelOrder::padded ? L.Wq : order == PixelOrder::row_runs ? run : p.Wo;
@@ -144,6 +157,7 @@ void conv2d_forward(const ConvParams& params, const T* x, const T* w, const T* b
                                        : count * img_pitch;
   };
   const int64_t pad_size = round_up(L.size(), 16), work = pad_size + s.Og * nb * img_pitch;
+  const Split th = split_threads<T>(n_chunks * p.groups, conv_flops(p, s), work);
   AlignedBuffer<T> buffers(th.outer * work);
   parallel_for(n_chunks * p.groups, th.outer, [&](int64_t item, int tid) {
     const int64_t n0 = (item / p.groups) * nb, g = item % p.groups;
@@ -203,8 +217,9 @@ static void conv2d_backward_input(const ConvParams& p, const GroupShape& s, cons
     return;
   }
   if (conv2d_backward_input_phases(p, dy, w, dx)) return;
-  const int64_t nb = images_per_gemm(p.N, s.P), n_chunks = ceil_div(p.N, nb);
-  const Split th = split_threads(n_chunks * p.groups, conv_flops(p, s));
+  // a thread's buffer: the column gradient of a chunk of images
+  const int64_t nb = images_within_limit<T>(p.N, s.P, s.KK * s.P), n_chunks = ceil_div(p.N, nb);
+  const Split th = split_threads<T>(n_chunks * p.groups, conv_flops(p, s), s.KK * nb * s.P);
   AlignedBuffer<T> cols(th.outer * s.KK * nb * s.P);
   parallel_for(n_chunks * p.groups, th.outer, [&](int64_t item, int tid) {
     const int64_t n0 = (item / p.groups) * nb, g = item % p.groups;
@@ -346,7 +361,7 @@ static void conv2d_backward_weight(const ConvParams& p, const GroupShape& s, con
       pad_input(one_channel, Lc, x + n0 * s.x_image + c * p.H * p.W, s.x_image, count,
                 x_pad.data() + c * channel);
     });
-    const Split th = split_threads(p.groups, conv_flops(p, s));
+    const Split th = split_threads<T>(p.groups, conv_flops(p, s), 0);
     parallel_for(p.groups, th.outer, [&](int64_t g, int) {
       gemm_driver<T>(s.Og, s.KK, count * s.P, T(1),
                      DyPacker<T>{dy + n0 * s.y_image + g * s.Og * s.P, s.y_image, s.P, false},

@@ -667,34 +667,41 @@ def test_input_grad_of_strided_conv_by_phases(rng, restore_threads, stride, kern
     assert np.array_equal(run(), serial)
 
 
-@pytest.mark.parametrize("stride,kernel,groups", [(1, 3, 1), (2, 3, 1), (1, 3, 4), (2, 5, 1)])
-def test_workspace_limit_bounds_scratch_not_results(rng, stride, kernel, groups):
-    """Under a 1 MiB workspace limit a conv takes its batch a few images at a time: its extra
-    memory does not grow with the batch (twice the images, the same peak) and the results agree
-    with the unlimited call (within rounding: the weight gradient's sum over images is cut
-    into chunks)."""
+# each input-gradient path: the forward of dY (stride 1), col2im (a 3x3 kernel of stride 2, and
+# a dilated 5x5 whose column gradient of one image nearly fills the limit), stride phases (5x5
+# of stride 2)
+@pytest.mark.parametrize("stride,kernel,dilation,groups",
+                         [(1, 3, 1, 1), (2, 3, 1, 1), (1, 3, 1, 4), (2, 5, 1, 1), (2, 5, 2, 1)])
+@pytest.mark.parametrize("threads", [1, 2, 4])
+def test_workspace_limit_bounds_scratch_not_results(rng, stride, kernel, dilation, groups, threads):
+    """Under a 1 MiB workspace limit a conv takes its batch a few images at a time, on any number
+    of threads: its extra memory stays near the limit, whatever the batch. y and dx are the same bits as the unlimited call; dw and db agree
+    within rounding (their sums over images are cut into chunks)."""
     from fastbp import _core
     x = randn(rng, (48, 32, 33, 31), np.float32)
     w = randn(rng, (24, 32 // groups, kernel, kernel), np.float32)
-    pad = kernel // 2
-    gy = randn(rng, fastbp.conv2d(x, w, stride=stride, padding=pad, groups=groups).shape, np.float32)
+    args = dict(stride=stride, padding=kernel // 2 * dilation, dilation=dilation, groups=groups)
+    gy = randn(rng, fastbp.conv2d(x, w, **args).shape, np.float32)
 
     def run(n):
-        return (fastbp.conv2d(x[:n], w, stride=stride, padding=pad, groups=groups),
-                *fastbp.conv2d_backward(gy[:n], x[:n], w, stride=stride, padding=pad, groups=groups))
-    want = run(48)
+        return fastbp.conv2d(x[:n], w, **args), *fastbp.conv2d_backward(gy[:n], x[:n], w, **args)
     saved = fastbp.get_workspace_limit()
     peaks = {}
-    try:
-        fastbp.set_workspace_limit(1 << 20)
-        for n in (24, 48):
-            _core.reset_scratch_peak()
-            got = run(n)
-            peaks[n] = _core.scratch_peak()
-    finally:
-        fastbp.set_workspace_limit(saved)
-    assert peaks[48] <= peaks[24] + (64 << 10) and peaks[48] <= 4 << 20, peaks
-    for g, w_, name in zip(got, want, ("y", "dx", "dw", "db")):
+    with fastbp.threads(threads):
+        want = run(48)
+        try:
+            fastbp.set_workspace_limit(1 << 20)
+            for n in (24, 48):
+                _core.reset_scratch_peak()
+                got = run(n)
+                peaks[n] = _core.scratch_peak()
+        finally:
+            fastbp.set_workspace_limit(saved)
+    # beyond the limit: each thread's packed GEMM panels, under 1 MiB (x alone is 6 MiB)
+    assert max(peaks.values()) <= (1 << 20) + threads * (1 << 20), peaks
+    np.testing.assert_array_equal(got[0], want[0], err_msg="y")
+    np.testing.assert_array_equal(got[1], want[1], err_msg="dx")
+    for g, w_, name in zip(got[2:], want[2:], ("dw", "db")):
         np.testing.assert_allclose(g, w_, rtol=1e-4, atol=1e-4 * np.abs(w_).max(), err_msg=name)
 
 
