@@ -11,6 +11,10 @@ CASES = [
     ("conv2d", (3, 5, 9, 9), (5, 1, 3, 3), dict(groups=5, stride=2)),   # depthwise path
     ("conv2d", (2, 64, 7, 7), (32, 64, 3, 3), dict(padding=1)),         # row-run numbering
     ("conv1d", (2, 4, 40), (6, 4, 5), dict(padding=2, dilation=2)),
+    # the GEMM writes into y, bias and relu applied as its tasks finish
+    ("conv2d", (2, 3, 24, 25), (19, 3, 3, 3), dict(padding=1)),
+    ("conv2d", (2, 5, 23, 25), (17, 5, 1, 1), {}),
+    ("conv1d", (3, 4, 160), (21, 4, 9), dict(padding=4)),
 ]
 
 

@@ -165,6 +165,10 @@ CONV2D_SHAPES = [
     ((1, 3, 6, 6), (4, 3, 2, 2), 3, 0, 1, 1),           # stride leaves unused input rows
     ((1, 3, 10, 10), (2, 3, 3, 3), 2**40, 1, 1, 1),     # huge stride: a 1x1 output
     ((1, 3, 10, 10), (2, 3, 1, 1), 1, 0, 2**40, 1),     # huge dilation with a 1x1 kernel
+    # images of 512+ pixels, none dropped: the GEMM writes into y (row runs of Wo, compact, grouped)
+    ((2, 3, 24, 25), (19, 3, 3, 3), 1, 1, 1, 1),
+    ((2, 5, 23, 25), (17, 5, 1, 1), 1, 0, 1, 1),
+    ((2, 6, 24, 25), (9, 2, 3, 3), 1, 1, 1, 3),
 ]
 
 
@@ -173,6 +177,7 @@ CONV1D_SHAPES = [
     ((2, 32, 37), (13, 32, 9), 1, "same", 1, 1),
     ((2, 6, 20), (6, 1, 2), 2, 1, 3, 6),
     ((1, 4, 9), (7, 4, 9), 1, "valid", 1, 1),
+    ((3, 4, 160), (21, 4, 9), 1, 4, 1, 1),             # shallow (k = 36): the GEMM writes into y
 ]
 SHAPE_CASES = [("conv2d", *c) for c in CONV2D_SHAPES] + [("conv1d", *c) for c in CONV1D_SHAPES]
 
@@ -610,8 +615,12 @@ def _threaded_workload(rng, dtype):
     xl, wl = randn(rng, (67, 300), dtype), randn(rng, (129, 300), dtype)
     gl = randn(rng, (67, 129), dtype)
     a, bm = randn(rng, (300, 257), dtype), randn(rng, (257, 311), dtype)
+    # 600-pixel images: the GEMMs write into y, an image per thread or the threads in one image
+    xy, wy = randn(rng, (3, 32, 24, 25), dtype), randn(rng, (24, 32, 3, 3), dtype)
     return [
         lambda: fastbp.conv2d(x, w, b, padding=1),
+        lambda: fastbp.conv2d(xy, wy, b, padding=1, activation="relu"),
+        lambda: fastbp.conv2d(xy[:1], wy, b, padding=1),
         lambda: fastbp.conv2d_backward(gy, x, w, padding=1),
         lambda: fastbp.conv1d(x[:, :, 0], w[:, :, 0], b, padding=1),
         lambda: fastbp.conv1d_backward(gy[:, :, 0], x[:, :, 0], w[:, :, 0], padding=1),

@@ -128,13 +128,17 @@ inline TaskGrid choose_tasks(int64_t m_sl, int64_t n_sl, int64_t max_m_sl, int M
   return best;
 }
 
-// relu as torch's: negatives to zero, NaN and -0.0 kept.
+// row_bias[i] added to row i of C (when given), then relu as torch's: negatives to zero, NaN and
+// -0.0 kept.
 template <typename T>
-void apply_epilogue(Epilogue ep, int64_t M, int64_t N, T* C, int64_t ldc) {
-  if (ep != Epilogue::relu) return;
+void apply_epilogue(Epilogue ep, const T* row_bias, int64_t M, int64_t N, T* C, int64_t ldc) {
+  if (ep != Epilogue::relu && !row_bias) return;
   for (int64_t i = 0; i < M; ++i) {
     T* c = C + i * ldc;
-    for (int64_t j = 0; j < N; ++j) c[j] = c[j] < T(0) ? T(0) : c[j];
+    if (row_bias)
+      for (int64_t j = 0; j < N; ++j) c[j] = c[j] + row_bias[i];
+    if (ep == Epilogue::relu)
+      for (int64_t j = 0; j < N; ++j) c[j] = c[j] < T(0) ? T(0) : c[j];
   }
 }
 
@@ -144,11 +148,11 @@ void apply_epilogue(Epilogue ep, int64_t M, int64_t N, T* C, int64_t ldc) {
 template <typename T, class PackA, class PackB>
 void gemm_driver(int64_t M, int64_t N, int64_t K, T alpha, const PackA& pack_a,
                  const PackB& pack_b, T beta, T* C, int64_t ldc, int nt,
-                 Epilogue ep = Epilogue::none) {
+                 Epilogue ep = Epilogue::none, const T* row_bias = nullptr) {
   if (M <= 0 || N <= 0) return;
   if (K <= 0 || alpha == T(0)) {
     scale_matrix(M, N, beta, C, ldc);
-    apply_epilogue(ep, M, N, C, ldc);
+    apply_epilogue(ep, row_bias, M, N, C, ldc);
     return;
   }
   const GemmBlocking<T>& bk = gemm_blocking_for_rows<T>(active_capability(), M);
@@ -236,7 +240,8 @@ void gemm_driver(int64_t M, int64_t N, int64_t K, T alpha, const PackA& pack_a,
       }
     }
     const int64_t j0 = r0 * NR;
-    apply_epilogue(ep, mb, std::min(r1 * NR, N) - j0, C + ic * ldc + j0, ldc);
+    apply_epilogue(ep, row_bias ? row_bias + ic : row_bias, mb, std::min(r1 * NR, N) - j0,
+                   C + ic * ldc + j0, ldc);
   });
 }
 

@@ -13,7 +13,7 @@ void gemm_epilogue(int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t
                    int64_t ldc, int nthreads, Epilogue ep) {
   if ((M == 1 || N == 1) && K > 0 && alpha != T(0) &&
       gemv(M, N, K, alpha, A, rs_a, cs_a, B, rs_b, cs_b, beta, C, ldc, nthreads)) {
-    apply_epilogue(ep, M, N, C, ldc);
+    apply_epilogue(ep, static_cast<const T*>(nullptr), M, N, C, ldc);
     return;
   }
   // lanes of A are its rows, lanes of B its columns
