@@ -175,7 +175,12 @@ void conv2d_forward(const ConvParams& params, const T* x, const T* w, const T* b
     const int64_t N = columns(count);
     T* x_pad = buffers.data() + tid * work;
     T* c = x_pad + pad_size;
-    pad_input(s.geom, L, x + n0 * s.x_image + g * s.Cg * p.H * p.W, s.x_image, count, x_pad);
+    // with all threads inside this chunk's GEMM, they share its copies in and out too
+    const int edges = th.inner;
+    parallel_for(s.Cg, edges, [&](int64_t c, int) {
+      pad_input(s.geom, L, x + n0 * s.x_image + g * s.Cg * p.H * p.W, s.x_image, count, x_pad, c,
+                c + 1);
+    });
     const StridedPacker<T> w_rows{w + g * s.Og * s.KK, s.KK, 1};
     const ColPacker<T> cols{s.geom, L, x_pad, true};
     if (into_y) {
@@ -187,18 +192,18 @@ void conv2d_forward(const ConvParams& params, const T* x, const T* w, const T* b
     gemm_driver<T>(s.Og, N, s.KK, T(1), w_rows, cols, T(0), c, N, th.inner);
     // y = the result without dropped pixels, plus the bias (then relu: negatives to zero, NaN
     // and -0.0 kept, as torch)
-    for (int64_t b = 0; b < count; ++b)
-      for (int64_t o = 0; o < s.Og; ++o) {
-        const T add = bias ? bias[g * s.Og + o] : T(0);
-        T* dst = y + (n0 + b) * s.y_image + (g * s.Og + o) * s.P;
-        for (int64_t oh = 0; oh < p.Ho; ++oh) {
-          const T* src = c + o * N + b * img_pitch + oh * row_pitch;
-          T* d = dst + oh * p.Wo;
-          for (int64_t ow = 0; ow < p.Wo; ++ow) d[ow] = src[ow] + add;
-          if (relu)
-            for (int64_t ow = 0; ow < p.Wo; ++ow) d[ow] = d[ow] < T(0) ? T(0) : d[ow];
-        }
+    parallel_for(count * s.Og, edges, [&](int64_t bo, int) {
+      const int64_t b = bo / s.Og, o = bo % s.Og;
+      const T add = bias ? bias[g * s.Og + o] : T(0);
+      T* dst = y + (n0 + b) * s.y_image + (g * s.Og + o) * s.P;
+      for (int64_t oh = 0; oh < p.Ho; ++oh) {
+        const T* src = c + o * N + b * img_pitch + oh * row_pitch;
+        T* d = dst + oh * p.Wo;
+        for (int64_t ow = 0; ow < p.Wo; ++ow) d[ow] = src[ow] + add;
+        if (relu)
+          for (int64_t ow = 0; ow < p.Wo; ++ow) d[ow] = d[ow] < T(0) ? T(0) : d[ow];
       }
+    });
   });
 }
 

@@ -85,9 +85,10 @@ PaddedInput::PaddedInput(const ConvGeometry& g, int64_t images_, PixelOrder orde
 
 template <typename T>
 void pad_input(const ConvGeometry& g, const PaddedInput& L, const T* x, int64_t x_image,
-               int64_t count, T* x_pad) {
-  std::fill(x_pad + L.size() - L.slack, x_pad + L.size(), T(0));
-  for (int64_t c = 0; c < g.C; ++c)
+               int64_t count, T* x_pad, int64_t c0, int64_t c1) {
+  if (c1 < 0) c1 = g.C;
+  if (c1 == g.C) std::fill(x_pad + L.size() - L.slack, x_pad + L.size(), T(0));
+  for (int64_t c = c0; c < c1; ++c)
     for (int64_t rp = 0; rp < g.sh; ++rp)
       for (int64_t cp = 0; cp < g.sw; ++cp) {
         // columns j of this phase whose padded column j*sw + cp is input column iw in [0, W)
@@ -182,9 +183,9 @@ void col2im_2d(const ConvGeometry& g, const T* col, int64_t ld_col, T* x) {
 }
 
 template void pad_input<float>(const ConvGeometry&, const PaddedInput&, const float*, int64_t,
-                               int64_t, float*);
+                               int64_t, float*, int64_t, int64_t);
 template void pad_input<double>(const ConvGeometry&, const PaddedInput&, const double*, int64_t,
-                                int64_t, double*);
+                                int64_t, double*, int64_t, int64_t);
 template void col2im_2d<float>(const ConvGeometry&, const float*, int64_t, float*);
 template void col2im_2d<double>(const ConvGeometry&, const double*, int64_t, double*);
 

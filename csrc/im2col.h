@@ -73,10 +73,12 @@ PixelOrder in_place_order(const ConvGeometry& g, int64_t lanes, int64_t& run,
 // Computed pixels per image under an order (their pitch in the GEMM's columns).
 int64_t pixels_per_image(const ConvGeometry& g, PixelOrder order, int64_t run);
 
-// Copies `count` images of g.C channels (x_image apart, channel c at x + c*H*W) into x_pad.
+// Copies `count` images of g.C channels (x_image apart, channel c at x + c*H*W) into x_pad;
+// with c1 >= 0, only channels [c0, c1) (the slack after the last channel goes with it), so that
+// threads can fill a buffer a channel range each.
 template <typename T>
 void pad_input(const ConvGeometry& g, const PaddedInput& L, const T* x, int64_t x_image,
-               int64_t count, T* x_pad);
+               int64_t count, T* x_pad, int64_t c0 = 0, int64_t c1 = -1);
 
 // Pixels [pix, pix + count) of a run of images, cut at the ends of output rows (one run with
 // padded_pixels): within a run, pixel out + i of the packed sequence sits at x_pad position
