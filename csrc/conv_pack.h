@@ -3,9 +3,11 @@
 #pragma once
 #include <algorithm>
 #include <cstdint>
+#include <vector>
 
 #include "conv.h"
 #include "gemm/pack.h"
+#include "parallel.h"
 
 namespace fastbp {
 
@@ -41,18 +43,31 @@ struct DyPacker {
 // (t taps per axis): in and out channels swapped and the taps reversed,
 //   out[g][c][o][a][b] = w[g][o][c][rh + (th - 1 - a) * sh][rw + (tw - 1 - b) * sw].
 // With stride 1 and every tap (r = 0, t = k) it is the whole kernel flipped.
+// A transpose of (o, c) blocks of taps: it runs over blocks of 16 input channels, each read as
+// contiguous pieces of w and written as 16 output rows advancing together (a plain loop over
+// one or the other strides across megabytes for large layers).
 template <typename T>
 void swapped_flipped_weights(const ConvParams& p, int64_t rh, int64_t rw, int64_t th,
                              int64_t tw, const T* w, T* out) {
+  constexpr int64_t kBlock = 16;
   const int64_t Cg = p.C / p.groups, Og = p.O / p.groups;
-  for (int64_t g = 0; g < p.groups; ++g)
+  const int64_t blocks = (Cg + kBlock - 1) / kBlock;
+  const int64_t taps = th * tw;
+  std::vector<int64_t> tap(taps);  // where output tap (a, b) lies in a (o, c) block of w
+  for (int64_t a = 0; a < th; ++a)
+    for (int64_t b = 0; b < tw; ++b)
+      tap[a * tw + b] = (rh + (th - 1 - a) * p.sh) * p.kw + rw + (tw - 1 - b) * p.sw;
+  const int nt = p.O * Cg * taps >= 65536 ? max_threads() : 1;
+  parallel_for(p.groups * blocks, nt, [&](int64_t item, int) {
+    const int64_t g = item / blocks, c0 = (item % blocks) * kBlock;
+    const int64_t c1 = std::min(Cg, c0 + kBlock);
     for (int64_t o = 0; o < Og; ++o)
-      for (int64_t c = 0; c < Cg; ++c)
-        for (int64_t a = 0; a < th; ++a)
-          for (int64_t b = 0; b < tw; ++b)
-            out[(((g * Cg + c) * Og + o) * th + a) * tw + b] =
-                w[(((g * Og + o) * Cg + c) * p.kh + rh + (th - 1 - a) * p.sh) * p.kw + rw +
-                  (tw - 1 - b) * p.sw];
+      for (int64_t c = c0; c < c1; ++c) {
+        const T* src = w + ((g * Og + o) * Cg + c) * p.kh * p.kw;
+        T* dst = out + ((g * Cg + c) * Og + o) * taps;
+        for (int64_t t = 0; t < taps; ++t) dst[t] = src[tap[t]];
+      }
+  });
 }
 
 }  // namespace fastbp

@@ -140,11 +140,13 @@ void conv2d_backward_weight_channels_last(const ConvParams& p, const T* dy, cons
                      acc.data() + grp * g.Og * g.KK, g.KK, inner);
     });
   }
-  // (o, tap, c) -> (o, c, tap)
-  for (int64_t o = 0; o < p.O; ++o)
-    for (int64_t t = 0; t < g.taps; ++t)
-      for (int64_t c = 0; c < g.Cg; ++c)
-        dw[(o * g.Cg + c) * g.taps + t] = acc.data()[(o * g.taps + t) * g.Cg + c];
+  // (o, tap, c) -> (o, c, tap): dW written in order, each o's block read from L1
+  parallel_for(p.O, p.O * g.KK >= 65536 ? max_threads() : 1, [&](int64_t o, int) {
+    const T* src = acc.data() + o * g.KK;
+    T* dst = dw + o * g.KK;
+    for (int64_t c = 0; c < g.Cg; ++c)
+      for (int64_t t = 0; t < g.taps; ++t) dst[c * g.taps + t] = src[t * g.Cg + c];
+  });
 }
 
 template void conv2d_backward_weight_channels_last<float>(const ConvParams&, const float*,

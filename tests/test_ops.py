@@ -617,7 +617,11 @@ def _threaded_workload(rng, dtype):
     a, bm = randn(rng, (300, 257), dtype), randn(rng, (257, 311), dtype)
     # 600-pixel images: the GEMMs write into y, an image per thread or the threads in one image
     xy, wy = randn(rng, (3, 32, 24, 25), dtype), randn(rng, (24, 32, 3, 3), dtype)
+    # weights large enough that their reorders (dX's flipped kernel, dW's tap order) run threaded
+    xw, ww = randn(rng, (2, 96, 6, 7), dtype), randn(rng, (96, 96, 3, 3), dtype)
+    gw = randn(rng, (2, 96, 6, 7), dtype)
     return [
+        lambda: fastbp.conv2d_backward(gw, xw, ww, padding=1),
         lambda: fastbp.conv2d(x, w, b, padding=1),
         lambda: fastbp.conv2d(xy, wy, b, padding=1, activation="relu"),
         lambda: fastbp.conv2d(xy[:1], wy, b, padding=1),
