@@ -165,6 +165,11 @@ CONV2D_SHAPES = [
     ((1, 3, 6, 6), (4, 3, 2, 2), 3, 0, 1, 1),           # stride leaves unused input rows
     ((1, 3, 10, 10), (2, 3, 3, 3), 2**40, 1, 1, 1),     # huge stride: a 1x1 output
     ((1, 3, 10, 10), (2, 3, 1, 1), 1, 0, 2**40, 1),     # huge dilation with a 1x1 kernel
+    # whole tiles of output channels (16: the 8-row tile, 24: the 12-row tile, 2 groups of 16),
+    # where the AVX-512 kernels read the weights in place
+    ((2, 16, 9, 10), (16, 16, 3, 3), 1, 1, 1, 1),
+    ((2, 8, 9, 10), (24, 8, 3, 3), 1, 1, 1, 1),
+    ((2, 8, 9, 10), (32, 4, 3, 3), 1, "same", 1, 2),
     # images of 512+ pixels, none dropped: the GEMM writes into y (row runs of Wo, compact, grouped)
     ((2, 3, 24, 25), (19, 3, 3, 3), 1, 1, 1, 1),
     ((2, 5, 23, 25), (17, 5, 1, 1), 1, 0, 1, 1),

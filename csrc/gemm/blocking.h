@@ -16,6 +16,7 @@ struct GemmBlocking {
   kernels::gemm_ukernel<T> kernel;
   kernels::gemm_ukernel_rows<T> rows_kernel = nullptr;  // B read in place, where the ISA has one
   const GemmBlocking* wide = nullptr;  // an 8-row tile for M = 8k, where the ISA has one
+  kernels::gemm_ukernel_rows_lda<T> rows_lda_kernel = nullptr;  // A read in place too
 };
 
 template <typename T>

@@ -100,6 +100,17 @@ InPlaceB<T> in_place_hint(const P&, long) {
   return {};
 }
 
+// A packer whose lanes are rows in memory with k contiguous says so with `rows_in_place(ld)`.
+template <typename T, class P>
+auto rows_hint(const P& p, int64_t& ld, int)
+    -> decltype(static_cast<const T*>(p.rows_in_place(ld))) {
+  return p.rows_in_place(ld);
+}
+template <typename T, class P>
+const T* rows_hint(const P&, int64_t&, long) {
+  return nullptr;
+}
+
 struct TaskGrid {
   int64_t n_rows, n_cols;  // C is cut into n_rows x n_cols tasks
 };
@@ -171,9 +182,16 @@ void gemm_driver(int64_t M, int64_t N, int64_t K, T alpha, const PackA& pack_a,
   const int64_t MB = ceil_div(m_sl, grid.n_rows) * MR;
   const int64_t NB = std::min(ceil_div(n_sl, grid.n_cols), block_sl) * NR;
   const InPlaceB<T> direct = bk.rows_kernel ? in_place_hint<T>(pack_b, 0) : InPlaceB<T>{};
+  // A read in place as well, when B is and A's rows have k contiguous (a conv's weights): its
+  // packing is the copy of the whole weight tensor per call, and with threads splitting the
+  // columns, per thread. Only where M is whole tiles: the kernel reads MR rows of A.
+  int64_t lda = 0;
+  const T* a_rows = direct.base && bk.rows_lda_kernel && M % MR == 0
+                        ? rows_hint<T>(pack_a, lda, 0)
+                        : nullptr;
   constexpr int kVec = 64 / sizeof(T);  // the rows kernels' vectors
   // each thread's A then B buffer, both starting on 64-byte boundaries (the kernels' aligned loads)
-  const int64_t a_size = round_up(MB * KC, 64);
+  const int64_t a_size = a_rows ? 0 : round_up(MB * KC, 64);
   const int64_t per_thread = a_size + (direct.base ? 0 : round_up(NB * KC, 64));
   AlignedBuffer<T> buffers(std::min<int64_t>(nt, n_tasks) * per_thread);
   const int64_t b_hint = pack_depth_hint(pack_b, 0);
@@ -193,8 +211,9 @@ void gemm_driver(int64_t M, int64_t N, int64_t K, T alpha, const PackA& pack_a,
     for (int64_t pc = 0; pc < K; pc += KC) {
       const int64_t kc = std::min(KC, K - pc);
       const T beta_pc = pc == 0 ? beta : T(1);
-      for (int64_t s = 0; s < n_as; ++s)
-        pack_a.pack(ic + s * MR, std::min<int64_t>(MR, mb - s * MR), pc, kc, MR, ap + s * MR * kc);
+      if (!a_rows)
+        for (int64_t s = 0; s < n_as; ++s)
+          pack_a.pack(ic + s * MR, std::min<int64_t>(MR, mb - s * MR), pc, kc, MR, ap + s * MR * kc);
       // loop over the task's columns, NB at a time: pack the B block (it stays in L2)
       for (int64_t rb = r0; rb < r1; rb += block_sl) {
         const int64_t jc = rb * NR, nb = std::min(std::min(r1, rb + block_sl) * NR, N) - jc;
@@ -227,7 +246,13 @@ void gemm_driver(int64_t M, int64_t N, int64_t K, T alpha, const PackA& pack_a,
           for (int64_t bs = 0; bs < n_bs; ++bs) {
             T* c = C + i * ldc + jc + bs * NR;
             const int64_t n = std::min<int64_t>(NR, nb - bs * NR);
-            if (direct.base) {
+            if (a_rows) {
+              const int64_t j = jc + bs * NR;
+              bk.rows_lda_kernel(kc, a_rows + i * lda + pc, lda, direct.base + direct.pos(j),
+                                 direct.off + pc, seg_off.data() + bs * kSeg,
+                                 seg_mask.data() + bs * kSeg, seg_count[bs], c, ldc, m, n, alpha,
+                                 beta_pc);
+            } else if (direct.base) {
               const int64_t j = jc + bs * NR;
               bk.rows_kernel(kc, a, direct.base + direct.pos(j), direct.off + pc,
                              seg_off.data() + bs * kSeg, seg_mask.data() + bs * kSeg,

@@ -76,6 +76,12 @@ struct StridedPacker {
   // k steps to pack per pass over a block of slivers (driver.h); 0 = the whole depth
   int64_t pack_depth() const { return lane_stride == 1 ? 16 : 0; }
 
+  // lanes as rows with k contiguous: a kernel can read them in place (driver.h)
+  const T* rows_in_place(int64_t& ld) const {
+    ld = lane_stride;
+    return k_stride == 1 && lane_stride > 0 ? p : nullptr;
+  }
+
   void pack(int64_t lane0, int64_t lanes, int64_t k0, int64_t kc, int width, T* dst) const {
     const T* src = p + lane0 * lane_stride + k0 * k_stride;
     if (lane_stride == 1) {  // each k step is a contiguous run of lanes

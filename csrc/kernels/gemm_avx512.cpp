@@ -98,11 +98,27 @@ using InPlace3 = InPlaceSegments<T, NV, 3>;
 template <typename T, int NV>
 using InPlace4 = InPlaceSegments<T, NV, 4>;
 
+// Where the kernel reads A(i, p): a packed sliver (MR values per k step), or rows left in place
+// lda apart (k contiguous along each row).
+template <typename T, int MR>
+struct PackedA {
+  const T* a;
+  const T* step(int64_t p) const { return a + p * MR; }
+  static int64_t row(int i) { return i; }
+};
+template <typename T>
+struct InPlaceA {
+  const T* a;
+  int64_t lda;
+  const T* step(int64_t p) const { return a + p; }
+  int64_t row(int i) const { return i * lda; }
+};
+
 // ROWS rows x NV vectors of C; packed A has MR values per k step (ROWS < MR: a short bottom-edge
 // tile computes only the rows it stores); B rows come from `rows`, NR wide (NV < NR/L: a narrow
 // right edge computes only the vectors it stores). Full unrolling keeps acc[][] in registers.
-template <typename T, int MR, int NV, int ROWS, class Rows>
-inline void zmm_ukernel(int64_t kc, const T* __restrict a, const Rows& rows, T* __restrict c,
+template <typename T, int MR, int NV, int ROWS, class Rows, class ARows>
+inline void zmm_ukernel(int64_t kc, const ARows& a, const Rows& rows, T* __restrict c,
                         int64_t ldc, int64_t m, int64_t n, T alpha, T beta) {
   using Z = Zmm<T>;
   using V = typename Z::V;
@@ -121,7 +137,7 @@ inline void zmm_ukernel(int64_t kc, const T* __restrict a, const Rows& rows, T* 
 
 #pragma GCC unroll 4
   for (int64_t p = 0; p < kc; ++p) {
-    const T* ap = a + p * MR;
+    const T* ap = a.step(p);
     const T* bp = rows.row(p);
     rows.prefetch(p, kc);
     V bv[NV];
@@ -129,7 +145,7 @@ inline void zmm_ukernel(int64_t kc, const T* __restrict a, const Rows& rows, T* 
     for (int v = 0; v < NV; ++v) bv[v] = rows.load(bp, v);
 #pragma GCC unroll 32
     for (int i = 0; i < ROWS; ++i) {
-      const V ai = Z::set1(ap[i]);
+      const V ai = Z::set1(ap[a.row(i)]);
 #pragma GCC unroll 4
       for (int v = 0; v < NV; ++v) acc[i][v] = Z::fmadd(ai, bv[v], acc[i][v]);
     }
@@ -157,9 +173,10 @@ inline void zmm_ukernel(int64_t kc, const T* __restrict a, const Rows& rows, T* 
 
 // Picks the narrowest tile that covers m x n (rows and vectors not stored are not computed).
 // NR is two vectors (the 12-row tile) or three (the 8-row wide tile).
-template <typename T, int MR, int NR, template <typename, int> class RowsOf, class Make>
-inline void dispatch_tile(int64_t kc, const T* a, const Make& make, T* c, int64_t ldc, int64_t m,
-                          int64_t n, T alpha, T beta) {
+template <typename T, int MR, int NR, template <typename, int> class RowsOf, class Make,
+          class ARows>
+inline void dispatch_tile(int64_t kc, const ARows& a, const Make& make, T* c, int64_t ldc,
+                          int64_t m, int64_t n, T alpha, T beta) {
   constexpr int L = Zmm<T>::L;
   static_assert(NR == 2 * L || NR == 3 * L, "avx512 kernels are two or three vectors wide");
   if (n <= L) {
@@ -199,8 +216,8 @@ struct MakeInPlace {
   }
 };
 
-template <typename T, int MR, int NR>
-void rows_by_segments(int64_t kc, const T* a, const T* b, const int64_t* b_off,
+template <typename T, int MR, int NR, class ARows>
+void rows_by_segments(int64_t kc, const ARows& a, const T* b, const int64_t* b_off,
                       const int64_t* v_off, const uint16_t* v_mask, int64_t segs, T* c,
                       int64_t ldc, int64_t m, int64_t n, T alpha, T beta) {
   switch (segs) {
@@ -225,55 +242,89 @@ namespace fastbp::kernels::avx512 {
 
 void sgemm_avx512(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int64_t m,
                   int64_t n, float alpha, float beta) {
-  dispatch_tile<float, SMR, SNR, PackedRows>(kc, a, MakePacked<float, SNR>{b}, c, ldc, m, n,
-                                             alpha, beta);
+  dispatch_tile<float, SMR, SNR, PackedRows>(kc, PackedA<float, SMR>{a},
+                                             MakePacked<float, SNR>{b}, c, ldc, m, n, alpha, beta);
 }
 
 void dgemm_avx512(int64_t kc, const double* a, const double* b, double* c, int64_t ldc,
                   int64_t m, int64_t n, double alpha, double beta) {
-  dispatch_tile<double, DMR, DNR, PackedRows>(kc, a, MakePacked<double, DNR>{b}, c, ldc, m, n,
-                                              alpha, beta);
+  dispatch_tile<double, DMR, DNR, PackedRows>(kc, PackedA<double, DMR>{a},
+                                              MakePacked<double, DNR>{b}, c, ldc, m, n, alpha,
+                                              beta);
 }
 
 void sgemm_avx512_wide(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
                        int64_t m, int64_t n, float alpha, float beta) {
-  dispatch_tile<float, WSMR, WSNR, PackedRows>(kc, a, MakePacked<float, WSNR>{b}, c, ldc, m, n,
-                                               alpha, beta);
+  dispatch_tile<float, WSMR, WSNR, PackedRows>(kc, PackedA<float, WSMR>{a},
+                                               MakePacked<float, WSNR>{b}, c, ldc, m, n, alpha,
+                                               beta);
 }
 
 void dgemm_avx512_wide(int64_t kc, const double* a, const double* b, double* c, int64_t ldc,
                        int64_t m, int64_t n, double alpha, double beta) {
-  dispatch_tile<double, WDMR, WDNR, PackedRows>(kc, a, MakePacked<double, WDNR>{b}, c, ldc, m, n,
-                                                alpha, beta);
+  dispatch_tile<double, WDMR, WDNR, PackedRows>(kc, PackedA<double, WDMR>{a},
+                                                MakePacked<double, WDNR>{b}, c, ldc, m, n, alpha,
+                                                beta);
 }
 
 void sgemm_avx512_wide_rows(int64_t kc, const float* a, const float* b, const int64_t* b_off,
                             const int64_t* v_off, const uint16_t* v_mask, int64_t segs, float* c,
                             int64_t ldc, int64_t m, int64_t n, float alpha, float beta) {
-  rows_by_segments<float, WSMR, WSNR>(kc, a, b, b_off, v_off, v_mask, segs, c, ldc, m, n, alpha,
-                                      beta);
+  rows_by_segments<float, WSMR, WSNR>(kc, PackedA<float, WSMR>{a}, b, b_off, v_off, v_mask, segs, c, ldc,
+                                    m, n, alpha, beta);
 }
 
 void dgemm_avx512_wide_rows(int64_t kc, const double* a, const double* b, const int64_t* b_off,
                             const int64_t* v_off, const uint16_t* v_mask, int64_t segs,
                             double* c, int64_t ldc, int64_t m, int64_t n, double alpha,
                             double beta) {
-  rows_by_segments<double, WDMR, WDNR>(kc, a, b, b_off, v_off, v_mask, segs, c, ldc, m, n, alpha,
-                                       beta);
+  rows_by_segments<double, WDMR, WDNR>(kc, PackedA<double, WDMR>{a}, b, b_off, v_off, v_mask, segs, c, ldc,
+                                    m, n, alpha, beta);
 }
 
 void sgemm_avx512_rows(int64_t kc, const float* a, const float* b, const int64_t* b_off,
                        const int64_t* v_off, const uint16_t* v_mask, int64_t segs, float* c,
                        int64_t ldc, int64_t m, int64_t n, float alpha, float beta) {
-  rows_by_segments<float, SMR, SNR>(kc, a, b, b_off, v_off, v_mask, segs, c, ldc, m, n, alpha,
-                                    beta);
+  rows_by_segments<float, SMR, SNR>(kc, PackedA<float, SMR>{a}, b, b_off, v_off, v_mask, segs, c, ldc,
+                                    m, n, alpha, beta);
 }
 
 void dgemm_avx512_rows(int64_t kc, const double* a, const double* b, const int64_t* b_off,
                        const int64_t* v_off, const uint16_t* v_mask, int64_t segs, double* c,
                        int64_t ldc, int64_t m, int64_t n, double alpha, double beta) {
-  rows_by_segments<double, DMR, DNR>(kc, a, b, b_off, v_off, v_mask, segs, c, ldc, m, n, alpha,
-                                     beta);
+  rows_by_segments<double, DMR, DNR>(kc, PackedA<double, DMR>{a}, b, b_off, v_off, v_mask, segs, c, ldc,
+                                    m, n, alpha, beta);
+}
+
+// The rows kernels with A's rows in place too (lda apart, k contiguous): nothing is packed.
+void sgemm_avx512_wide_rows_lda(int64_t kc, const float* a, int64_t lda, const float* b,
+                                const int64_t* b_off, const int64_t* v_off, const uint16_t* v_mask,
+                                int64_t segs, float* c, int64_t ldc, int64_t m, int64_t n,
+                                float alpha, float beta) {
+  rows_by_segments<float, WSMR, WSNR>(kc, InPlaceA<float>{a, lda}, b, b_off, v_off, v_mask, segs,
+                                      c, ldc, m, n, alpha, beta);
+}
+void sgemm_avx512_rows_lda(int64_t kc, const float* a, int64_t lda, const float* b,
+                           const int64_t* b_off, const int64_t* v_off, const uint16_t* v_mask,
+                           int64_t segs, float* c, int64_t ldc, int64_t m, int64_t n, float alpha,
+                           float beta) {
+  rows_by_segments<float, SMR, SNR>(kc, InPlaceA<float>{a, lda}, b, b_off, v_off, v_mask, segs, c,
+                                    ldc, m, n, alpha, beta);
+}
+
+void dgemm_avx512_wide_rows_lda(int64_t kc, const double* a, int64_t lda, const double* b,
+                                const int64_t* b_off, const int64_t* v_off, const uint16_t* v_mask,
+                                int64_t segs, double* c, int64_t ldc, int64_t m, int64_t n,
+                                double alpha, double beta) {
+  rows_by_segments<double, WDMR, WDNR>(kc, InPlaceA<double>{a, lda}, b, b_off, v_off, v_mask,
+                                       segs, c, ldc, m, n, alpha, beta);
+}
+void dgemm_avx512_rows_lda(int64_t kc, const double* a, int64_t lda, const double* b,
+                           const int64_t* b_off, const int64_t* v_off, const uint16_t* v_mask,
+                           int64_t segs, double* c, int64_t ldc, int64_t m, int64_t n,
+                           double alpha, double beta) {
+  rows_by_segments<double, DMR, DNR>(kc, InPlaceA<double>{a, lda}, b, b_off, v_off, v_mask, segs,
+                                     c, ldc, m, n, alpha, beta);
 }
 
 }  // namespace fastbp::kernels::avx512

@@ -17,6 +17,13 @@ using gemm_ukernel_rows = void (*)(int64_t kc, const T* a, const T* b, const int
                                    const int64_t* v_off, const uint16_t* v_mask, int64_t segs,
                                    T* c, int64_t ldc, int64_t m, int64_t n, T alpha, T beta);
 
+// The rows kernel with A's rows in place as well: A(i, p) = a[i * lda + p]. The kernel reads
+// MR rows of A, so it is used only where M is a multiple of MR.
+template <typename T>
+using gemm_ukernel_rows_lda = void (*)(int64_t kc, const T* a, int64_t lda, const T* b,
+                                       const int64_t* b_off, const int64_t* v_off,
+                                       const uint16_t* v_mask, int64_t segs, T* c, int64_t ldc,
+                                       int64_t m, int64_t n, T alpha, T beta);
 #define FASTBP_DECLARE_UKERNELS(isa)                                                        \
   void sgemm_##isa(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,      \
                    int64_t m, int64_t n, float alpha, float beta);                         \
@@ -53,6 +60,22 @@ void sgemm_avx512_rows(int64_t kc, const float* a, const float* b, const int64_t
 void dgemm_avx512_rows(int64_t kc, const double* a, const double* b, const int64_t* b_off,
                        const int64_t* v_off, const uint16_t* v_mask, int64_t segs, double* c,
                        int64_t ldc, int64_t m, int64_t n, double alpha, double beta);
+void sgemm_avx512_wide_rows_lda(int64_t kc, const float* a, int64_t lda, const float* b,
+                                const int64_t* b_off, const int64_t* v_off, const uint16_t* v_mask,
+                                int64_t segs, float* c, int64_t ldc, int64_t m, int64_t n,
+                                float alpha, float beta);
+void sgemm_avx512_rows_lda(int64_t kc, const float* a, int64_t lda, const float* b,
+                           const int64_t* b_off, const int64_t* v_off, const uint16_t* v_mask,
+                           int64_t segs, float* c, int64_t ldc, int64_t m, int64_t n, float alpha,
+                           float beta);
+void dgemm_avx512_wide_rows_lda(int64_t kc, const double* a, int64_t lda, const double* b,
+                                const int64_t* b_off, const int64_t* v_off, const uint16_t* v_mask,
+                                int64_t segs, double* c, int64_t ldc, int64_t m, int64_t n,
+                                double alpha, double beta);
+void dgemm_avx512_rows_lda(int64_t kc, const double* a, int64_t lda, const double* b,
+                           const int64_t* b_off, const int64_t* v_off, const uint16_t* v_mask,
+                           int64_t segs, double* c, int64_t ldc, int64_t m, int64_t n,
+                           double alpha, double beta);
 }  // namespace avx512
 
 #undef FASTBP_DECLARE_UKERNELS
