@@ -44,11 +44,12 @@ GroupShape group_shape(const ConvParams& p) {
   return s;
 }
 
-// Images per GEMM: enough pixels for full-width panels.
 // The forward writes into y, an image per GEMM, from 512 pixels per image; from 128 when the GEMM
 // is shallow (k <= 64), where the copy out of a result buffer would cost a large share (measured:
 // lenet 28x28 k=25 -15%, ppg k=36 -6%; 14x14 with k=800 or 2304 was 7% slower, so stays buffered).
 constexpr int64_t kIntoYPixels = 512, kIntoYShallowPixels = 128, kIntoYShallowK = 64;
+
+// Images per GEMM: enough pixels for full-width panels.
 int64_t images_per_gemm(int64_t images, int64_t pixels_per_image) {
   return std::clamp<int64_t>(ceil_div(1024, std::max<int64_t>(pixels_per_image, 1)), 1,
                              std::max<int64_t>(images, 1));
@@ -157,7 +158,8 @@ void conv2d_forward(const ConvParams& params, const T* x, const T* w, const T* b
   // a thread's buffers: the padded images of a chunk and the GEMM's result for them
   const int64_t padded_image = s.Cg * PaddedInput::phase_image(s.geom) * p.sh * p.sw;
   const int64_t result_image = into_y ? 0 : s.Og * img_pitch;
-  const int64_t nb = into_y ? 1 : images_within_limit<T>(p.N, img_pitch, padded_image + result_image);
+  const int64_t nb =
+      into_y ? 1 : images_within_limit<T>(p.N, img_pitch, padded_image + result_image);
   const int64_t n_chunks = ceil_div(p.N, nb);
   const PaddedInput L(s.geom, nb, order, run);
   // pitch of output rows in the GEMM's result; columns of `count` images
@@ -177,9 +179,9 @@ void conv2d_forward(const ConvParams& params, const T* x, const T* w, const T* b
     T* c = x_pad + pad_size;
     // with all threads inside this chunk's GEMM, they share its copies in and out too
     const int edges = th.inner;
-    parallel_for(s.Cg, edges, [&](int64_t c, int) {
-      pad_input(s.geom, L, x + n0 * s.x_image + g * s.Cg * p.H * p.W, s.x_image, count, x_pad, c,
-                c + 1);
+    parallel_for(s.Cg, edges, [&](int64_t ch, int) {
+      pad_input(s.geom, L, x + n0 * s.x_image + g * s.Cg * p.H * p.W, s.x_image, count, x_pad, ch,
+                ch + 1);
     });
     const StridedPacker<T> w_rows{w + g * s.Og * s.KK, s.KK, 1};
     const ColPacker<T> cols{s.geom, L, x_pad, true};

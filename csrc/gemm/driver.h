@@ -213,7 +213,8 @@ void gemm_driver(int64_t M, int64_t N, int64_t K, T alpha, const PackA& pack_a,
       const T beta_pc = pc == 0 ? beta : T(1);
       if (!a_rows)
         for (int64_t s = 0; s < n_as; ++s)
-          pack_a.pack(ic + s * MR, std::min<int64_t>(MR, mb - s * MR), pc, kc, MR, ap + s * MR * kc);
+          pack_a.pack(ic + s * MR, std::min<int64_t>(MR, mb - s * MR), pc, kc, MR,
+                      ap + s * MR * kc);
       // loop over the task's columns, NB at a time: pack the B block (it stays in L2)
       for (int64_t rb = r0; rb < r1; rb += block_sl) {
         const int64_t jc = rb * NR, nb = std::min(std::min(r1, rb + block_sl) * NR, N) - jc;

@@ -4,7 +4,8 @@
 // independent FMA chains hide the 4-cycle latency of two FMA ports. Edges use __mmask16 masks.
 // The wide tiles, 8x48 and 8x24, are the same loop with three vectors of B and 8 rows: for
 // matrices of 8k rows (a conv's 16, 32 or 64 output channels), which 12-row tiles cover with
-// up to a third of their rows wasted.
+// up to a third of their rows wasted. The rows kernels read B (and, in the _lda variants, A)
+// where it lies instead of from packed slivers.
 // Built with AVX-512 flags only (see CMakeLists.txt).
 #include <immintrin.h>
 
@@ -270,30 +271,30 @@ void dgemm_avx512_wide(int64_t kc, const double* a, const double* b, double* c, 
 void sgemm_avx512_wide_rows(int64_t kc, const float* a, const float* b, const int64_t* b_off,
                             const int64_t* v_off, const uint16_t* v_mask, int64_t segs, float* c,
                             int64_t ldc, int64_t m, int64_t n, float alpha, float beta) {
-  rows_by_segments<float, WSMR, WSNR>(kc, PackedA<float, WSMR>{a}, b, b_off, v_off, v_mask, segs, c, ldc,
-                                    m, n, alpha, beta);
+  rows_by_segments<float, WSMR, WSNR>(kc, PackedA<float, WSMR>{a}, b, b_off, v_off, v_mask, segs,
+                                    c, ldc, m, n, alpha, beta);
 }
 
 void dgemm_avx512_wide_rows(int64_t kc, const double* a, const double* b, const int64_t* b_off,
                             const int64_t* v_off, const uint16_t* v_mask, int64_t segs,
                             double* c, int64_t ldc, int64_t m, int64_t n, double alpha,
                             double beta) {
-  rows_by_segments<double, WDMR, WDNR>(kc, PackedA<double, WDMR>{a}, b, b_off, v_off, v_mask, segs, c, ldc,
-                                    m, n, alpha, beta);
+  rows_by_segments<double, WDMR, WDNR>(kc, PackedA<double, WDMR>{a}, b, b_off, v_off, v_mask, segs,
+                                    c, ldc, m, n, alpha, beta);
 }
 
 void sgemm_avx512_rows(int64_t kc, const float* a, const float* b, const int64_t* b_off,
                        const int64_t* v_off, const uint16_t* v_mask, int64_t segs, float* c,
                        int64_t ldc, int64_t m, int64_t n, float alpha, float beta) {
-  rows_by_segments<float, SMR, SNR>(kc, PackedA<float, SMR>{a}, b, b_off, v_off, v_mask, segs, c, ldc,
-                                    m, n, alpha, beta);
+  rows_by_segments<float, SMR, SNR>(kc, PackedA<float, SMR>{a}, b, b_off, v_off, v_mask, segs,
+                                    c, ldc, m, n, alpha, beta);
 }
 
 void dgemm_avx512_rows(int64_t kc, const double* a, const double* b, const int64_t* b_off,
                        const int64_t* v_off, const uint16_t* v_mask, int64_t segs, double* c,
                        int64_t ldc, int64_t m, int64_t n, double alpha, double beta) {
-  rows_by_segments<double, DMR, DNR>(kc, PackedA<double, DMR>{a}, b, b_off, v_off, v_mask, segs, c, ldc,
-                                    m, n, alpha, beta);
+  rows_by_segments<double, DMR, DNR>(kc, PackedA<double, DMR>{a}, b, b_off, v_off, v_mask, segs,
+                                    c, ldc, m, n, alpha, beta);
 }
 
 // The rows kernels with A's rows in place too (lda apart, k contiguous): nothing is packed.
