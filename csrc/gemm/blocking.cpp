@@ -15,11 +15,10 @@ const GemmBlocking<float>& gemm_blocking<float>(Capability c) {
                                         k::avx2::sgemm_avx2};
   static const GemmBlocking<float> avx512_wide{k::avx512::WSMR, k::avx512::WSNR, 3072, 384, 480,
                                                k::avx512::sgemm_avx512_wide,
-                                               k::avx512::sgemm_avx512_wide_rows, nullptr,
-                                               k::avx512::sgemm_avx512_wide_rows_lda};
+                                               k::avx512::sgemm_avx512_wide_rows};
   static const GemmBlocking<float> avx512{k::avx512::SMR, k::avx512::SNR, 3072, 384, 480,
                                           k::avx512::sgemm_avx512, k::avx512::sgemm_avx512_rows,
-                                          &avx512_wide, k::avx512::sgemm_avx512_rows_lda};
+                                          &avx512_wide};
   if (c == Capability::avx512) return avx512;
   if (c == Capability::avx2) return avx2;
 #endif
@@ -35,11 +34,10 @@ const GemmBlocking<double>& gemm_blocking<double>(Capability c) {
                                          k::avx2::dgemm_avx2};
   static const GemmBlocking<double> avx512_wide{k::avx512::WDMR, k::avx512::WDNR, 3072, 256, 384,
                                                 k::avx512::dgemm_avx512_wide,
-                                                k::avx512::dgemm_avx512_wide_rows, nullptr,
-                                                k::avx512::dgemm_avx512_wide_rows_lda};
+                                                k::avx512::dgemm_avx512_wide_rows};
   static const GemmBlocking<double> avx512{k::avx512::DMR, k::avx512::DNR, 3072, 256, 384,
                                            k::avx512::dgemm_avx512, k::avx512::dgemm_avx512_rows,
-                                           &avx512_wide, k::avx512::dgemm_avx512_rows_lda};
+                                           &avx512_wide};
   if (c == Capability::avx512) return avx512;
   if (c == Capability::avx2) return avx2;
 #endif

@@ -14,9 +14,8 @@ struct GemmBlocking {
   int64_t kc;      // depth of one packed panel; the A sliver (mr x kc) stays in L1
   int64_t nc;      // columns of C per task at most; its B block (kc x nc) stays in L2
   kernels::gemm_ukernel<T> kernel;
-  kernels::gemm_ukernel_rows<T> rows_kernel = nullptr;  // B read in place, where the ISA has one
+  kernels::gemm_ukernel_rows<T> rows_kernel = nullptr;  // B (and A) in place, where the ISA has one
   const GemmBlocking* wide = nullptr;  // an 8-row tile for M = 8k, where the ISA has one
-  kernels::gemm_ukernel_rows_lda<T> rows_lda_kernel = nullptr;  // A read in place too
 };
 
 template <typename T>

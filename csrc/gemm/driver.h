@@ -186,9 +186,7 @@ void gemm_driver(int64_t M, int64_t N, int64_t K, T alpha, const PackA& pack_a,
   // packing is the copy of the whole weight tensor per call, and with threads splitting the
   // columns, per thread. Only where M is whole tiles: the kernel reads MR rows of A.
   int64_t lda = 0;
-  const T* a_rows = direct.base && bk.rows_lda_kernel && M % MR == 0
-                        ? rows_hint<T>(pack_a, lda, 0)
-                        : nullptr;
+  const T* a_rows = direct.base && M % MR == 0 ? rows_hint<T>(pack_a, lda, 0) : nullptr;
   constexpr int kVec = 64 / sizeof(T);  // the rows kernels' vectors
   // each thread's A then B buffer, both starting on 64-byte boundaries (the kernels' aligned loads)
   const int64_t a_size = a_rows ? 0 : round_up(MB * KC, 64);
@@ -247,15 +245,10 @@ void gemm_driver(int64_t M, int64_t N, int64_t K, T alpha, const PackA& pack_a,
           for (int64_t bs = 0; bs < n_bs; ++bs) {
             T* c = C + i * ldc + jc + bs * NR;
             const int64_t n = std::min<int64_t>(NR, nb - bs * NR);
-            if (a_rows) {
+            if (direct.base) {
               const int64_t j = jc + bs * NR;
-              bk.rows_lda_kernel(kc, a_rows + i * lda + pc, lda, direct.base + direct.pos(j),
-                                 direct.off + pc, seg_off.data() + bs * kSeg,
-                                 seg_mask.data() + bs * kSeg, seg_count[bs], c, ldc, m, n, alpha,
-                                 beta_pc);
-            } else if (direct.base) {
-              const int64_t j = jc + bs * NR;
-              bk.rows_kernel(kc, a, direct.base + direct.pos(j), direct.off + pc,
+              bk.rows_kernel(kc, a_rows ? a_rows + i * lda + pc : a, a_rows ? lda : 0,
+                             direct.base + direct.pos(j), direct.off + pc,
                              seg_off.data() + bs * kSeg, seg_mask.data() + bs * kSeg,
                              seg_count[bs], c, ldc, m, n, alpha, beta_pc);
             } else {

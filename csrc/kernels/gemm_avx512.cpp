@@ -4,8 +4,8 @@
 // independent FMA chains hide the 4-cycle latency of two FMA ports. Edges use __mmask16 masks.
 // The wide tiles, 8x48 and 8x24, are the same loop with three vectors of B and 8 rows: for
 // matrices of 8k rows (a conv's 16, 32 or 64 output channels), which 12-row tiles cover with
-// up to a third of their rows wasted. The rows kernels read B (and, in the _lda variants, A)
-// where it lies instead of from packed slivers.
+// up to a third of their rows wasted. The rows kernels read B, and A when given its row
+// stride, where they lie instead of from packed slivers.
 // Built with AVX-512 flags only (see CMakeLists.txt).
 #include <immintrin.h>
 
@@ -268,64 +268,21 @@ void dgemm_avx512_wide(int64_t kc, const double* a, const double* b, double* c, 
                                                 beta);
 }
 
-void sgemm_avx512_wide_rows(int64_t kc, const float* a, const float* b, const int64_t* b_off,
-                            const int64_t* v_off, const uint16_t* v_mask, int64_t segs, float* c,
-                            int64_t ldc, int64_t m, int64_t n, float alpha, float beta) {
-  rows_by_segments<float, WSMR, WSNR>(kc, PackedA<float, WSMR>{a}, b, b_off, v_off, v_mask, segs,
-                                    c, ldc, m, n, alpha, beta);
-}
-
-void dgemm_avx512_wide_rows(int64_t kc, const double* a, const double* b, const int64_t* b_off,
-                            const int64_t* v_off, const uint16_t* v_mask, int64_t segs,
-                            double* c, int64_t ldc, int64_t m, int64_t n, double alpha,
-                            double beta) {
-  rows_by_segments<double, WDMR, WDNR>(kc, PackedA<double, WDMR>{a}, b, b_off, v_off, v_mask, segs,
-                                    c, ldc, m, n, alpha, beta);
-}
-
-void sgemm_avx512_rows(int64_t kc, const float* a, const float* b, const int64_t* b_off,
-                       const int64_t* v_off, const uint16_t* v_mask, int64_t segs, float* c,
-                       int64_t ldc, int64_t m, int64_t n, float alpha, float beta) {
-  rows_by_segments<float, SMR, SNR>(kc, PackedA<float, SMR>{a}, b, b_off, v_off, v_mask, segs,
-                                    c, ldc, m, n, alpha, beta);
-}
-
-void dgemm_avx512_rows(int64_t kc, const double* a, const double* b, const int64_t* b_off,
-                       const int64_t* v_off, const uint16_t* v_mask, int64_t segs, double* c,
-                       int64_t ldc, int64_t m, int64_t n, double alpha, double beta) {
-  rows_by_segments<double, DMR, DNR>(kc, PackedA<double, DMR>{a}, b, b_off, v_off, v_mask, segs,
-                                    c, ldc, m, n, alpha, beta);
-}
-
-// The rows kernels with A's rows in place too (lda apart, k contiguous): nothing is packed.
-void sgemm_avx512_wide_rows_lda(int64_t kc, const float* a, int64_t lda, const float* b,
-                                const int64_t* b_off, const int64_t* v_off, const uint16_t* v_mask,
-                                int64_t segs, float* c, int64_t ldc, int64_t m, int64_t n,
-                                float alpha, float beta) {
-  rows_by_segments<float, WSMR, WSNR>(kc, InPlaceA<float>{a, lda}, b, b_off, v_off, v_mask, segs,
-                                      c, ldc, m, n, alpha, beta);
-}
-void sgemm_avx512_rows_lda(int64_t kc, const float* a, int64_t lda, const float* b,
-                           const int64_t* b_off, const int64_t* v_off, const uint16_t* v_mask,
-                           int64_t segs, float* c, int64_t ldc, int64_t m, int64_t n, float alpha,
-                           float beta) {
-  rows_by_segments<float, SMR, SNR>(kc, InPlaceA<float>{a, lda}, b, b_off, v_off, v_mask, segs, c,
-                                    ldc, m, n, alpha, beta);
-}
-
-void dgemm_avx512_wide_rows_lda(int64_t kc, const double* a, int64_t lda, const double* b,
-                                const int64_t* b_off, const int64_t* v_off, const uint16_t* v_mask,
-                                int64_t segs, double* c, int64_t ldc, int64_t m, int64_t n,
-                                double alpha, double beta) {
-  rows_by_segments<double, WDMR, WDNR>(kc, InPlaceA<double>{a, lda}, b, b_off, v_off, v_mask,
-                                       segs, c, ldc, m, n, alpha, beta);
-}
-void dgemm_avx512_rows_lda(int64_t kc, const double* a, int64_t lda, const double* b,
-                           const int64_t* b_off, const int64_t* v_off, const uint16_t* v_mask,
-                           int64_t segs, double* c, int64_t ldc, int64_t m, int64_t n,
-                           double alpha, double beta) {
-  rows_by_segments<double, DMR, DNR>(kc, InPlaceA<double>{a, lda}, b, b_off, v_off, v_mask, segs,
-                                     c, ldc, m, n, alpha, beta);
-}
+// The rows kernels: B in place; A packed (lda == 0) or in place too, rows lda apart.
+#define FASTBP_ROWS_KERNEL(name, T, MR, NR)                                                     \
+  void name(int64_t kc, const T* a, int64_t lda, const T* b, const int64_t* b_off,              \
+            const int64_t* v_off, const uint16_t* v_mask, int64_t segs, T* c, int64_t ldc,      \
+            int64_t m, int64_t n, T alpha, T beta) {                                            \
+    if (lda == 0)                                                                               \
+      return rows_by_segments<T, MR, NR>(kc, PackedA<T, MR>{a}, b, b_off, v_off, v_mask, segs, \
+                                         c, ldc, m, n, alpha, beta);                            \
+    rows_by_segments<T, MR, NR>(kc, InPlaceA<T>{a, lda}, b, b_off, v_off, v_mask, segs, c, ldc, \
+                                m, n, alpha, beta);                                             \
+  }
+FASTBP_ROWS_KERNEL(sgemm_avx512_rows, float, SMR, SNR)
+FASTBP_ROWS_KERNEL(dgemm_avx512_rows, double, DMR, DNR)
+FASTBP_ROWS_KERNEL(sgemm_avx512_wide_rows, float, WSMR, WSNR)
+FASTBP_ROWS_KERNEL(dgemm_avx512_wide_rows, double, WDMR, WDNR)
+#undef FASTBP_ROWS_KERNEL
 
 }  // namespace fastbp::kernels::avx512

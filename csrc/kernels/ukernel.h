@@ -11,19 +11,15 @@ using gemm_ukernel = void (*)(int64_t kc, const T* a, const T* b, T* c, int64_t 
 // The same product with B's rows left in place. Vector v of row p of B (V = 64 / sizeof(T)
 // lanes, NR/V vectors) is `segs` masked loads: load s fills the lanes set in v_mask[v*segs + s]
 // with b + b_off[p] + v_off[v*segs + s] + lane (unaligned). Lanes j >= n are in no mask and are
-// never read. Only some ISAs have one.
+// never read. With lda == 0, `a` is a packed sliver as above; otherwise A's rows are in place
+// too, A(i, p) = a[i*lda + p], and the kernel reads MR of them (M must be whole tiles). Only
+// some ISAs have one.
 template <typename T>
-using gemm_ukernel_rows = void (*)(int64_t kc, const T* a, const T* b, const int64_t* b_off,
-                                   const int64_t* v_off, const uint16_t* v_mask, int64_t segs,
-                                   T* c, int64_t ldc, int64_t m, int64_t n, T alpha, T beta);
+using gemm_ukernel_rows = void (*)(int64_t kc, const T* a, int64_t lda, const T* b,
+                                   const int64_t* b_off, const int64_t* v_off,
+                                   const uint16_t* v_mask, int64_t segs, T* c, int64_t ldc,
+                                   int64_t m, int64_t n, T alpha, T beta);
 
-// The rows kernel with A's rows in place as well: A(i, p) = a[i * lda + p]. The kernel reads
-// MR rows of A, so it is used only where M is a multiple of MR.
-template <typename T>
-using gemm_ukernel_rows_lda = void (*)(int64_t kc, const T* a, int64_t lda, const T* b,
-                                       const int64_t* b_off, const int64_t* v_off,
-                                       const uint16_t* v_mask, int64_t segs, T* c, int64_t ldc,
-                                       int64_t m, int64_t n, T alpha, T beta);
 #define FASTBP_DECLARE_UKERNELS(isa)                                                        \
   void sgemm_##isa(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,      \
                    int64_t m, int64_t n, float alpha, float beta);                         \
@@ -47,35 +43,15 @@ void sgemm_avx512_wide(int64_t kc, const float* a, const float* b, float* c, int
                        int64_t m, int64_t n, float alpha, float beta);
 void dgemm_avx512_wide(int64_t kc, const double* a, const double* b, double* c, int64_t ldc,
                        int64_t m, int64_t n, double alpha, double beta);
-void sgemm_avx512_wide_rows(int64_t kc, const float* a, const float* b, const int64_t* b_off,
-                            const int64_t* v_off, const uint16_t* v_mask, int64_t segs, float* c,
-                            int64_t ldc, int64_t m, int64_t n, float alpha, float beta);
-void dgemm_avx512_wide_rows(int64_t kc, const double* a, const double* b, const int64_t* b_off,
-                            const int64_t* v_off, const uint16_t* v_mask, int64_t segs,
-                            double* c, int64_t ldc, int64_t m, int64_t n, double alpha,
-                            double beta);
-void sgemm_avx512_rows(int64_t kc, const float* a, const float* b, const int64_t* b_off,
-                       const int64_t* v_off, const uint16_t* v_mask, int64_t segs, float* c,
-                       int64_t ldc, int64_t m, int64_t n, float alpha, float beta);
-void dgemm_avx512_rows(int64_t kc, const double* a, const double* b, const int64_t* b_off,
-                       const int64_t* v_off, const uint16_t* v_mask, int64_t segs, double* c,
-                       int64_t ldc, int64_t m, int64_t n, double alpha, double beta);
-void sgemm_avx512_wide_rows_lda(int64_t kc, const float* a, int64_t lda, const float* b,
-                                const int64_t* b_off, const int64_t* v_off, const uint16_t* v_mask,
-                                int64_t segs, float* c, int64_t ldc, int64_t m, int64_t n,
-                                float alpha, float beta);
-void sgemm_avx512_rows_lda(int64_t kc, const float* a, int64_t lda, const float* b,
-                           const int64_t* b_off, const int64_t* v_off, const uint16_t* v_mask,
-                           int64_t segs, float* c, int64_t ldc, int64_t m, int64_t n, float alpha,
-                           float beta);
-void dgemm_avx512_wide_rows_lda(int64_t kc, const double* a, int64_t lda, const double* b,
-                                const int64_t* b_off, const int64_t* v_off, const uint16_t* v_mask,
-                                int64_t segs, double* c, int64_t ldc, int64_t m, int64_t n,
-                                double alpha, double beta);
-void dgemm_avx512_rows_lda(int64_t kc, const double* a, int64_t lda, const double* b,
-                           const int64_t* b_off, const int64_t* v_off, const uint16_t* v_mask,
-                           int64_t segs, double* c, int64_t ldc, int64_t m, int64_t n,
-                           double alpha, double beta);
+#define FASTBP_DECLARE_ROWS_UKERNEL(name, T)                                                 \
+  void name(int64_t kc, const T* a, int64_t lda, const T* b, const int64_t* b_off,           \
+            const int64_t* v_off, const uint16_t* v_mask, int64_t segs, T* c, int64_t ldc,   \
+            int64_t m, int64_t n, T alpha, T beta);
+FASTBP_DECLARE_ROWS_UKERNEL(sgemm_avx512_rows, float)
+FASTBP_DECLARE_ROWS_UKERNEL(dgemm_avx512_rows, double)
+FASTBP_DECLARE_ROWS_UKERNEL(sgemm_avx512_wide_rows, float)
+FASTBP_DECLARE_ROWS_UKERNEL(dgemm_avx512_wide_rows, double)
+#undef FASTBP_DECLARE_ROWS_UKERNEL
 }  // namespace avx512
 
 #undef FASTBP_DECLARE_UKERNELS
