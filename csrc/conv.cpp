@@ -177,9 +177,10 @@ void conv2d_forward(const ConvParams& params, const T* x, const T* w, const T* b
     const int64_t N = columns(count);
     T* x_pad = buffers.data() + tid * work;
     T* c = x_pad + pad_size;
-    // with all threads inside this chunk's GEMM, they share its copies in and out too
-    const int edges = th.inner;
-    parallel_for(s.Cg, edges, [&](int64_t ch, int) {
+    // with all threads inside this chunk's GEMM, they share its copies in and out too, from 16K
+    // elements (batch1's 50K: -7% at 2 threads; smaller copies are not worth a parallel region)
+    const auto edge_threads = [&](int64_t elements) { return elements >= 16384 ? th.inner : 1; };
+    parallel_for(s.Cg, edge_threads(count * s.Cg * p.H * p.W), [&](int64_t ch, int) {
       pad_input(s.geom, L, x + n0 * s.x_image + g * s.Cg * p.H * p.W, s.x_image, count, x_pad, ch,
                 ch + 1);
     });
@@ -194,7 +195,7 @@ void conv2d_forward(const ConvParams& params, const T* x, const T* w, const T* b
     gemm_driver<T>(s.Og, N, s.KK, T(1), w_rows, cols, T(0), c, N, th.inner);
     // y = the result without dropped pixels, plus the bias (then relu: negatives to zero, NaN
     // and -0.0 kept, as torch)
-    parallel_for(count * s.Og, edges, [&](int64_t bo, int) {
+    parallel_for(count * s.Og, edge_threads(count * s.Og * s.P), [&](int64_t bo, int) {
       const int64_t b = bo / s.Og, o = bo % s.Og;
       const T add = bias ? bias[g * s.Og + o] : T(0);
       T* dst = y + (n0 + b) * s.y_image + (g * s.Og + o) * s.P;

@@ -43,9 +43,8 @@ struct DyPacker {
 // (t taps per axis): in and out channels swapped and the taps reversed,
 //   out[g][c][o][a][b] = w[g][o][c][rh + (th - 1 - a) * sh][rw + (tw - 1 - b) * sw].
 // With stride 1 and every tap (r = 0, t = k) it is the whole kernel flipped.
-// A transpose of (o, c) blocks of taps: it runs over blocks of 16 input channels, each read as
-// contiguous pieces of w and written as 16 output rows advancing together (a plain loop over
-// one or the other strides across megabytes for large layers).
+// A transpose of (o, c) blocks of taps, by blocks of 16 input channels (the threads' items), each
+// block's taps read through a table of where output tap (a, b) lies.
 template <typename T>
 void swapped_flipped_weights(const ConvParams& p, int64_t rh, int64_t rw, int64_t th,
                              int64_t tw, const T* w, T* out) {
