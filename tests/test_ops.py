@@ -220,6 +220,25 @@ def test_linear_large_and_empty_features(rng, dtype):
     check_op("linear_backward", randn(rng, y.shape, dtype), x, weight)
 
 
+@DTYPE
+@pytest.mark.parametrize("batch,out_features", [(3, 1056), (256, 1000), (257, 1000), (5, 1003)])
+def test_linear_with_weights_beyond_the_caches(rng, dtype, batch, out_features):
+    """Weights of 8 MiB and more against a batch of up to 256 rows are read in place and the result
+    comes transposed (on paths with a rows kernel, out_features whole tiles): the same bits as the
+    GEMM x @ weight.T, bias and relu included, on any number of threads."""
+    in_features = (8 << 20) // (out_features * np.dtype(dtype).itemsize) + 17
+    x = randn(rng, (batch, in_features), dtype)
+    weight = randn(rng, (out_features, in_features), dtype)
+    bias = randn(rng, (out_features,), dtype)
+    y = check_op("linear", x, weight, bias)
+    want = fastbp.matmul(x, weight, trans_b=True, beta=1.0, out=np.tile(bias, (batch, 1)))
+    assert np.array_equal(y, want)
+    with fastbp.threads(1):
+        relu = fastbp.linear(x, weight, bias, activation="relu")
+    assert np.array_equal(relu, np.maximum(want, 0))
+    assert np.array_equal(fastbp.linear(x, weight), fastbp.matmul(x, weight, trans_b=True))
+
+
 # (alpha, beta, use_out); beta without out is ignored; beta 0 with out must not read out
 MATMUL_SCALARS = [(1.0, 0.0, False), (2.5, 3.0, False), (-1.5, 0.5, True), (1.0, 0.0, True), (0.0, 2.0, True)]
 MATMUL_GRID = [

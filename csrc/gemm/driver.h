@@ -101,6 +101,16 @@ InPlaceB<T> in_place_hint(const P&, long) {
 }
 
 // A packer whose lanes are rows in memory with k contiguous says so with `rows_in_place(ld)`.
+// The driver reads them in place when B is read in place too, or always when the packer also
+// says `prefer_in_place()` (and the ISA has a rows kernel, which then reads B's packed slivers).
+template <class P>
+auto prefer_in_place_hint(const P& p, int) -> decltype(bool(p.prefer_in_place())) {
+  return p.prefer_in_place();
+}
+template <class P>
+bool prefer_in_place_hint(const P&, long) {
+  return false;
+}
 template <typename T, class P>
 auto rows_hint(const P& p, int64_t& ld, int)
     -> decltype(static_cast<const T*>(p.rows_in_place(ld))) {
@@ -186,8 +196,12 @@ void gemm_driver(int64_t M, int64_t N, int64_t K, T alpha, const PackA& pack_a,
   // packing is the copy of the whole weight tensor per call, and with threads splitting the
   // columns, per thread. Only where M is whole tiles: the kernel reads MR rows of A.
   int64_t lda = 0;
-  const T* a_rows = direct.base && M % MR == 0 ? rows_hint<T>(pack_a, lda, 0) : nullptr;
+  const bool a_in_place = direct.base || (bk.rows_kernel && prefer_in_place_hint(pack_a, 0));
+  const T* a_rows = a_in_place && M % MR == 0 ? rows_hint<T>(pack_a, lda, 0) : nullptr;
   constexpr int kVec = 64 / sizeof(T);  // the rows kernels' vectors
+  // A in place with B packed: the rows kernel reads B's packed sliver as rows NR apart
+  std::vector<int64_t> packed_off(a_rows && !direct.base ? KC : 0);
+  for (int64_t q = 0; q < int64_t(packed_off.size()); ++q) packed_off[q] = q * NR;
   // each thread's A then B buffer, both starting on 64-byte boundaries (the kernels' aligned loads)
   const int64_t a_size = a_rows ? 0 : round_up(MB * KC, 64);
   const int64_t per_thread = a_size + (direct.base ? 0 : round_up(NB * KC, 64));
@@ -229,12 +243,14 @@ void gemm_driver(int64_t M, int64_t N, int64_t K, T alpha, const PackA& pack_a,
         thread_local std::vector<int64_t> seg_off;
         thread_local std::vector<uint16_t> seg_mask;
         thread_local std::vector<int> seg_count;
-        if (direct.base) {
+        if (direct.base || a_rows) {
+          // a packed sliver is one run of NR columns
+          const InPlaceB<T> b_rows = direct.base ? direct : InPlaceB<T>{};
           seg_off.resize(n_bs * kSeg);
           seg_mask.resize(n_bs * kSeg);
           seg_count.resize(n_bs);
           for (int64_t bs = 0; bs < n_bs; ++bs)
-            seg_count[bs] = direct.segments(jc + bs * NR, std::min<int64_t>(NR, nb - bs * NR),
+            seg_count[bs] = b_rows.segments(jc + bs * NR, std::min<int64_t>(NR, nb - bs * NR),
                                             NR / kVec, kVec, seg_off.data() + bs * kSeg,
                                             seg_mask.data() + bs * kSeg);
         }
@@ -245,10 +261,11 @@ void gemm_driver(int64_t M, int64_t N, int64_t K, T alpha, const PackA& pack_a,
           for (int64_t bs = 0; bs < n_bs; ++bs) {
             T* c = C + i * ldc + jc + bs * NR;
             const int64_t n = std::min<int64_t>(NR, nb - bs * NR);
-            if (direct.base) {
+            if (direct.base || a_rows) {
               const int64_t j = jc + bs * NR;
-              bk.rows_kernel(kc, a_rows ? a_rows + i * lda + pc : a, a_rows ? lda : 0,
-                             direct.base + direct.pos(j), direct.off + pc,
+              const T* b = direct.base ? direct.base + direct.pos(j) : bp + bs * NR * kc;
+              bk.rows_kernel(kc, a_rows ? a_rows + i * lda + pc : a, a_rows ? lda : 0, b,
+                             direct.base ? direct.off + pc : packed_off.data(),
                              seg_off.data() + bs * kSeg, seg_mask.data() + bs * kSeg,
                              seg_count[bs], c, ldc, m, n, alpha, beta_pc);
             } else {

@@ -114,4 +114,12 @@ struct StridedPacker {
   }
 };
 
+// The same operand, which the driver reads in place where it can (an A whose rows have k
+// contiguous, on ISAs with a rows kernel) rather than packing it: for an A that is large next
+// to B, such as a linear layer's weights against a small batch.
+template <typename T>
+struct InPlaceRowsPacker : StridedPacker<T> {
+  bool prefer_in_place() const { return true; }
+};
+
 }  // namespace fastbp
