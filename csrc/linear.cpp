@@ -39,13 +39,12 @@ void transpose(const T* src, int64_t rows, int64_t cols, T* dst) {
 }
 
 // yᵀ = W xᵀ (+ bias, filled into each row first as gemm's path fills y): W is read in place
-// as A, so only the batch is packed,
-// and y is the transpose of the O x B result. Each element is the same chain of products as
-// gemm's, so the bits do not change. For weights beyond the caches and a batch of at most 256
-// rows: there packing Wᵀ as B is a pass over W at memory speed that the multiply does not hide
-// (measured, 1 thread: 32x2048->2048 -40%, 2x4096->4096 -52%, 256x4096->1024 -4%; with 4 MiB of
-// weights 64x1024->1024 was 9% slower, and with 1024 rows 6%). Needs a rows kernel and O a
-// whole number of its tiles.
+// as A, so only the batch is packed, and y is the transpose of the O x B result. Each element
+// is the same chain of products as gemm's, so the bits do not change. For weights beyond the
+// caches and a batch of at most 256 rows: there packing Wᵀ as B is a pass over W at memory
+// speed that the multiply does not hide (measured, 1 thread: 32x2048->2048 -40%, 2x4096->4096
+// -52%, 256x4096->1024 -4%; with 4 MiB of weights 64x1024->1024 was 9% slower, and with 1024
+// rows 6%). Needs a rows kernel and O a whole number of its tiles.
 constexpr int64_t kWeightRowsMinBytes = int64_t(8) << 20, kWeightRowsMaxBatch = 256;
 
 template <typename T>
