@@ -173,65 +173,62 @@ void depthwise_forward(const ConvParams& p, const T* x, const T* w, const T* bia
   });
 }
 
-template <typename T>
-static void depthwise_backward_input(const ConvParams& p, const PhasePlane& L, const T* dy,
-                                     const T* w, T* dx) {
-  const auto& k = active_kernels<T>();
-  const int64_t Og = p.O / p.groups, taps = p.kh * p.kw, P = p.Ho * p.Wo;
-  const int nt = plane_threads(p);
-  const int64_t work = round_up(L.size, 16) + round_up(L.run, 16);
-  AlignedBuffer<T> buffers(std::min<int64_t>(nt, p.N * p.C) * work);
-  parallel_for(p.N * p.C, nt, [&](int64_t item, int tid) {
-    const int64_t n = item / p.C, c = item % p.C;
-    T* grad = buffers.data() + tid * work;  // gradient of the padded, split plane
-    T* flat = grad + round_up(L.size, 16);
-    std::fill(grad, grad + L.size, T(0));
-    for (int64_t j = 0; j < Og; ++j) {
-      const int64_t o = c * Og + j;
-      if (!all_finite(w + o * taps, taps)) {
-        xgrad_exact(p, L, w + o * taps, dy + (n * p.O + o) * P, grad);
-        continue;
-      }
-      spread_plane(p, L, dy + (n * p.O + o) * P, flat);
-      k.xgrad(grad, L.off.data(), w + o * taps, taps, flat, L.run);
-    }
-    unsplit_plane(p, L, grad, dx + (n * p.C + c) * p.H * p.W);
-  });
-}
-
-// Per output channel, the sum over images of each tap's dot product with dY, in double and
-// in image order.
-template <typename T>
-static void depthwise_backward_weight(const ConvParams& p, const PhasePlane& L, const T* dy,
-                                      const T* x, T* dw) {
-  const auto& k = active_kernels<T>();
-  const int64_t Og = p.O / p.groups, taps = p.kh * p.kw, P = p.Ho * p.Wo;
-  const int nt = plane_threads(p);
-  const int64_t work = round_up(L.size, 16) + round_up(L.run, 16) + round_up(taps, 16);
-  AlignedBuffer<T> buffers(std::min<int64_t>(nt, p.O) * work);
-  parallel_for(p.O, nt, [&](int64_t o, int tid) {
-    const int64_t c = o / Og;
-    T* plane = buffers.data() + tid * work;
-    T* flat = plane + round_up(L.size, 16);
-    T* part = flat + round_up(L.run, 16);
-    std::vector<double> total(taps, 0.0);
-    for (int64_t n = 0; n < p.N; ++n) {
-      split_plane(p, L, x + (n * p.C + c) * p.H * p.W, plane);
-      spread_plane(p, L, dy + (n * p.O + o) * P, flat);
-      std::fill(part, part + taps, T(0));
-      k.wgrad(plane, L.off.data(), taps, flat, L.run, part);
-      if (!all_finite(part, taps)) wgrad_exact(p, L, plane, dy + (n * p.O + o) * P, part);
-      for (int64_t t = 0; t < taps; ++t) total[t] += part[t];
-    }
-    for (int64_t t = 0; t < taps; ++t) dw[o * taps + t] = static_cast<T>(total[t]);
-  });
-}
-
+// dX and dW in one pass over the (image, channel) planes, so each dY plane is read and spread
+// once for both. dW is per output channel the sum over images of each tap's dot product with
+// dY, in double and in image order: a chunk of images at a time (its per-image partial sums
+// within the workspace limit) runs in parallel, then its partial sums are added in order.
 template <typename T>
 void depthwise_backward(const ConvParams& p, const T* dy, const T* x, const T* w, T* dx, T* dw) {
+  if (!dx && !dw) return;
   const PhasePlane L(p);
-  if (dx) depthwise_backward_input(p, L, dy, w, dx);
-  if (dw) depthwise_backward_weight(p, L, dy, x, dw);
+  const auto& k = active_kernels<T>();
+  const int64_t Og = p.O / p.groups, taps = p.kh * p.kw, P = p.Ho * p.Wo;
+  const int nt = plane_threads(p);
+  const int64_t plane_size = round_up(L.size, 16);
+  // a thread's buffers: dX's padded plane, x's padded plane (for dW), the spread dY plane
+  const int64_t grad_size = dx ? plane_size : 0, x_size = dw ? plane_size : 0;
+  const int64_t work = grad_size + x_size + round_up(L.run, 16);
+  AlignedBuffer<T> buffers(std::min<int64_t>(nt, p.N * p.C) * work);
+  const int64_t image_parts = dw ? p.O * taps : 0;
+  const int64_t nb =
+      dw ? std::clamp<int64_t>(static_cast<int64_t>(workspace_limit() / sizeof(T)) /
+                                   std::max<int64_t>(image_parts, 1),
+                               1, p.N)
+         : p.N;
+  AlignedBuffer<T> parts(nb * image_parts);
+  std::vector<double> total(image_parts, 0.0);
+  for (int64_t n0 = 0; n0 < p.N; n0 += nb) {
+    const int64_t count = std::min(nb, p.N - n0);
+    parallel_for(count * p.C, nt, [&](int64_t item, int tid) {
+      const int64_t n = n0 + item / p.C, c = item % p.C;
+      T* grad = buffers.data() + tid * work;
+      T* plane = grad + grad_size;
+      T* flat = plane + x_size;
+      if (dx) std::fill(grad, grad + L.size, T(0));
+      if (dw) split_plane(p, L, x + (n * p.C + c) * p.H * p.W, plane);
+      for (int64_t j = 0; j < Og; ++j) {
+        const int64_t o = c * Og + j;
+        const T* dyo = dy + (n * p.O + o) * P;
+        spread_plane(p, L, dyo, flat);
+        if (dx) {
+          if (all_finite(w + o * taps, taps))
+            k.xgrad(grad, L.off.data(), w + o * taps, taps, flat, L.run);
+          else
+            xgrad_exact(p, L, w + o * taps, dyo, grad);
+        }
+        if (dw) {
+          T* part = parts.data() + ((n - n0) * p.O + o) * taps;
+          std::fill(part, part + taps, T(0));
+          k.wgrad(plane, L.off.data(), taps, flat, L.run, part);
+          if (!all_finite(part, taps)) wgrad_exact(p, L, plane, dyo, part);
+        }
+      }
+      if (dx) unsplit_plane(p, L, grad, dx + (n * p.C + c) * p.H * p.W);
+    });
+    for (int64_t b = 0; b < count; ++b)
+      for (int64_t i = 0; i < image_parts; ++i) total[i] += parts.data()[b * image_parts + i];
+  }
+  for (int64_t i = 0; i < image_parts; ++i) dw[i] = static_cast<T>(total[i]);
 }
 
 template void depthwise_forward<float>(const ConvParams&, const float*, const float*,
