@@ -12,6 +12,7 @@
 #include "gemm/driver.h"
 #include "gemm/pack.h"
 #include "im2col.h"
+#include "lane_sum.h"
 #include "kernels/dot.h"
 #include "parallel.h"
 
@@ -397,29 +398,16 @@ static void conv2d_backward_weight(const ConvParams& p, const GroupShape& s, con
 }
 
 // db[o] = sum over images and pixels of dY, accumulated in double in a fixed order.
-// The sum of n values in double: kLanes running sums over every kLanes-th value (one chain of
-// adds would wait on each add's latency; independent lanes vectorise), then added in a fixed
-// order. The result depends on the values only, not on threads or the CPU path.
-template <typename T>
-double plane_sum(const T* v, int64_t n) {
-  constexpr int kLanes = 16;
-  double lane[kLanes] = {};
-  int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes)
-    for (int l = 0; l < kLanes; ++l) lane[l] += v[i + l];
-  for (int l = 0; i < n; ++i, ++l) lane[l] += v[i];
-  for (int width = kLanes / 2; width > 0; width /= 2)
-    for (int l = 0; l < width; ++l) lane[l] += lane[l + width];
-  return lane[0];
-}
-
 template <typename T>
 static void conv2d_backward_bias(const ConvParams& p, const T* dy, T* db) {
   const int64_t P = p.Ho * p.Wo;
   parallel_for(p.O, P * p.N >= 32768 ? max_threads() : 1, [&](int64_t o, int) {
-    double acc = 0.0;
-    for (int64_t n = 0; n < p.N; ++n) acc += plane_sum(dy + (n * p.O + o) * P, P);
-    db[o] = static_cast<T>(acc);
+    LaneSum sum;
+    for (int64_t n = 0; n < p.N; ++n) {
+      const T* plane = dy + (n * p.O + o) * P;
+      sum.add(P, [&](int64_t i) { return static_cast<double>(plane[i]); });
+    }
+    db[o] = static_cast<T>(sum.total());
   });
 }
 

@@ -1,5 +1,6 @@
 #include "norm.h"
 
+#include "lane_sum.h"
 #include "parallel.h"
 
 namespace fastbp {
@@ -13,42 +14,22 @@ void over_channels(const ChannelShape& s, F&& f) {
                [&](int64_t c, int) { f(c); });
 }
 
-// Eight partial sums, lane i % 8 for element i of each row, added up in a fixed tree: the
-// compiler keeps the lanes in vector registers, and the order never changes.
-constexpr int kLanes = 8;
-
-struct Partial {
-  double lane[kLanes] = {};
-  double total() const {
-    return ((lane[0] + lane[4]) + (lane[1] + lane[5])) + ((lane[2] + lane[6]) + (lane[3] + lane[7]));
-  }
-};
-
-// Adds f(i) for i < M into the lanes.
-template <class F>
-inline void accumulate(Partial& p, int64_t M, F&& f) {
-  int64_t i = 0;
-  for (; i + kLanes <= M; i += kLanes)
-    for (int l = 0; l < kLanes; ++l) p.lane[l] += f(i + l);
-  for (int l = 0; i < M; ++i, ++l) p.lane[l] += f(i);
-}
-
 }  // namespace
 
 template <typename T>
 void channel_moments(const ChannelShape& s, const T* x, double* mean, double* var) {
   const double count = static_cast<double>(s.N * s.M);
   over_channels(s, [&](int64_t c) {
-    Partial sum;
+    LaneSum sum;
     for (int64_t n = 0; n < s.N; ++n) {
       const T* row = x + (n * s.C + c) * s.M;
-      accumulate(sum, s.M, [&](int64_t i) { return static_cast<double>(row[i]); });
+      sum.add(s.M, [&](int64_t i) { return static_cast<double>(row[i]); });
     }
     const double mu = count > 0 ? sum.total() / count : 0.0;
-    Partial sq;
+    LaneSum sq;
     for (int64_t n = 0; n < s.N; ++n) {
       const T* row = x + (n * s.C + c) * s.M;
-      accumulate(sq, s.M, [&](int64_t i) {
+      sq.add(s.M, [&](int64_t i) {
         const double d = static_cast<double>(row[i]) - mu;
         return d * d;
       });
@@ -81,14 +62,14 @@ template <typename T>
 void channel_grad_sums(const ChannelShape& s, const T* g, const T* x_hat, double* sum_g,
                        double* sum_gx) {
   over_channels(s, [&](int64_t c) {
-    Partial sg, sgx;
+    LaneSum sg, sgx;
     for (int64_t n = 0; n < s.N; ++n) {
       const int64_t at = (n * s.C + c) * s.M;
       const T* gr = g + at;
-      accumulate(sg, s.M, [&](int64_t i) { return static_cast<double>(gr[i]); });
+      sg.add(s.M, [&](int64_t i) { return static_cast<double>(gr[i]); });
       if (x_hat) {
         const T* h = x_hat + at;
-        accumulate(sgx, s.M, [&](int64_t i) {
+        sgx.add(s.M, [&](int64_t i) {
           return static_cast<double>(gr[i]) * static_cast<double>(h[i]);
         });
       }
