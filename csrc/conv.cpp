@@ -416,12 +416,9 @@ void conv2d_backward(const ConvParams& params, const T* dy, const T* x, const T*
                      T* db) {
   const ConvParams p = normalized(params);
   const GroupShape s = group_shape(p);
-  if (depthwise_applies(p)) {
-    depthwise_backward(p, dy, x, w, dx, dw);
-  } else {
-    if (dx) conv2d_backward_input(p, s, dy, w, dx);
-    if (dw) conv2d_backward_weight(p, s, dy, x, dw);
-  }
+  if (depthwise_applies(p) && (dx || dw)) return depthwise_backward(p, dy, x, w, dx, dw, db);
+  if (dx) conv2d_backward_input(p, s, dy, w, dx);
+  if (dw) conv2d_backward_weight(p, s, dy, x, dw);
   if (db) conv2d_backward_bias(p, dy, db);
 }
 

@@ -8,6 +8,7 @@
 #include "dispatch.h"
 #include "gemm/driver.h"
 #include "kernels/depthwise.h"
+#include "lane_sum.h"
 #include "parallel.h"
 
 // Each input plane is copied once into a zero-padded buffer split into stride phases: element
@@ -173,12 +174,14 @@ void depthwise_forward(const ConvParams& p, const T* x, const T* w, const T* bia
   });
 }
 
-// dX and dW in one pass over the (image, channel) planes, so each dY plane is read and spread
-// once for both. dW is per output channel the sum over images of each tap's dot product with
-// dY, in double and in image order: a chunk of images at a time (its per-image partial sums
-// within the workspace limit) runs in parallel, then its partial sums are added in order.
+// dX, dW and dB in one pass over the (image, channel) planes, so each dY plane is read (and
+// spread) once for all three. dW is per output channel the sum over images of each tap's dot
+// product with dY, dB the sum over images of each dY plane's sum, both in double and in image
+// order: a chunk of images at a time (its per-image sums within the workspace limit) runs in
+// parallel, then its sums are added in order.
 template <typename T>
-void depthwise_backward(const ConvParams& p, const T* dy, const T* x, const T* w, T* dx, T* dw) {
+void depthwise_backward(const ConvParams& p, const T* dy, const T* x, const T* w, T* dx, T* dw,
+                        T* db) {
   if (!dx && !dw) return;
   const PhasePlane L(p);
   const auto& k = active_kernels<T>();
@@ -189,14 +192,14 @@ void depthwise_backward(const ConvParams& p, const T* dy, const T* x, const T* w
   const int64_t grad_size = dx ? plane_size : 0, x_size = dw ? plane_size : 0;
   const int64_t work = grad_size + x_size + round_up(L.run, 16);
   AlignedBuffer<T> buffers(std::min<int64_t>(nt, p.N * p.C) * work);
-  const int64_t image_parts = dw ? p.O * taps : 0;
+  const int64_t image_parts = dw ? p.O * taps : 0, image_sums = db ? p.O : 0;
+  const int64_t per_image = image_parts * sizeof(T) + image_sums * sizeof(double);
   const int64_t nb =
-      dw ? std::clamp<int64_t>(static_cast<int64_t>(workspace_limit() / sizeof(T)) /
-                                   std::max<int64_t>(image_parts, 1),
-                               1, p.N)
-         : p.N;
+      per_image ? std::clamp<int64_t>(static_cast<int64_t>(workspace_limit()) / per_image, 1, p.N)
+                : p.N;
   AlignedBuffer<T> parts(nb * image_parts);
-  std::vector<double> total(image_parts, 0.0);
+  AlignedBuffer<double> sums(nb * image_sums);
+  std::vector<double> total(image_parts, 0.0), bias_total(image_sums, 0.0);
   for (int64_t n0 = 0; n0 < p.N; n0 += nb) {
     const int64_t count = std::min(nb, p.N - n0);
     parallel_for(count * p.C, nt, [&](int64_t item, int tid) {
@@ -216,6 +219,11 @@ void depthwise_backward(const ConvParams& p, const T* dy, const T* x, const T* w
           else
             xgrad_exact(p, L, w + o * taps, dyo, grad);
         }
+        if (db) {
+          LaneSum sum;
+          sum.add(P, [&](int64_t i) { return static_cast<double>(dyo[i]); });
+          sums.data()[(n - n0) * p.O + o] = sum.total();
+        }
         if (dw) {
           T* part = parts.data() + ((n - n0) * p.O + o) * taps;
           std::fill(part, part + taps, T(0));
@@ -225,10 +233,13 @@ void depthwise_backward(const ConvParams& p, const T* dy, const T* x, const T* w
       }
       if (dx) unsplit_plane(p, L, grad, dx + (n * p.C + c) * p.H * p.W);
     });
-    for (int64_t b = 0; b < count; ++b)
+    for (int64_t b = 0; b < count; ++b) {
       for (int64_t i = 0; i < image_parts; ++i) total[i] += parts.data()[b * image_parts + i];
+      for (int64_t o = 0; o < image_sums; ++o) bias_total[o] += sums.data()[b * image_sums + o];
+    }
   }
   for (int64_t i = 0; i < image_parts; ++i) dw[i] = static_cast<T>(total[i]);
+  for (int64_t o = 0; o < image_sums; ++o) db[o] = static_cast<T>(bias_total[o]);
 }
 
 template void depthwise_forward<float>(const ConvParams&, const float*, const float*,
@@ -236,8 +247,8 @@ template void depthwise_forward<float>(const ConvParams&, const float*, const fl
 template void depthwise_forward<double>(const ConvParams&, const double*, const double*,
                                         const double*, double*, bool);
 template void depthwise_backward<float>(const ConvParams&, const float*, const float*,
-                                        const float*, float*, float*);
+                                        const float*, float*, float*, float*);
 template void depthwise_backward<double>(const ConvParams&, const double*, const double*,
-                                         const double*, double*, double*);
+                                         const double*, double*, double*, double*);
 
 }  // namespace fastbp

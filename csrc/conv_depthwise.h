@@ -11,8 +11,10 @@ template <typename T>
 void depthwise_forward(const ConvParams& p, const T* x, const T* w, const T* bias, T* y,
                        bool relu = false);
 
-// dx, dw may be null (not computed); the bias gradient is the caller's.
+// dx, dw, db may be null (not computed). db comes from the same pass over dY as dx and dw, so
+// with neither of those asked for it is not computed here (the caller sums dY alone).
 template <typename T>
-void depthwise_backward(const ConvParams& p, const T* dy, const T* x, const T* w, T* dx, T* dw);
+void depthwise_backward(const ConvParams& p, const T* dy, const T* x, const T* w, T* dx, T* dw,
+                        T* db = nullptr);
 
 }  // namespace fastbp

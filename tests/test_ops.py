@@ -745,8 +745,9 @@ def test_workspace_limit_bounds_scratch_not_results(rng, stride, kernel, dilatio
 @pytest.mark.parametrize("multiplier", [1, 2])
 @DTYPE
 def test_depthwise_backward_in_one_pass(rng, restore_threads, multiplier, dtype):
-    """A depthwise layer's dx and dw come from one pass over its planes: asking for either alone
-    or changing the thread count gives the same bits; both match the reference."""
+    """A depthwise layer's dx, dw and db come from one pass over its planes: asking for dx or dw
+    alone or changing the thread count gives the same bits; all match the reference, db alone
+    (summed by the generic pass) included."""
     x = randn(rng, (5, 6, 13, 11), dtype)
     w = randn(rng, (6 * multiplier, 1, 3, 3), dtype)
     args = dict(stride=(1, 2), padding=1, groups=6)
@@ -754,15 +755,17 @@ def test_depthwise_backward_in_one_pass(rng, restore_threads, multiplier, dtype)
     dx, dw, db = check_op("conv2d_backward", gy, x, w, **args)
     assert np.array_equal(fastbp.conv2d_backward(gy, x, w, **args, weight_grad=False)[0], dx)
     assert np.array_equal(fastbp.conv2d_backward(gy, x, w, **args, input_grad=False)[1], dw)
+    db_alone = fastbp.conv2d_backward(gy, x, w, **args, input_grad=False, weight_grad=False)[2]
+    np.testing.assert_allclose(db_alone, db, rtol=1e-12 if dtype == np.float64 else 1e-6)
     fastbp.set_num_threads(1)
     for a, b in zip(fastbp.conv2d_backward(gy, x, w, **args), (dx, dw, db)):
         assert np.array_equal(a, b)
 
 
 def test_depthwise_weight_grad_under_workspace_limit(rng):
-    """dw's per-image sums of a wide depthwise layer (3000 channels x 49 taps: 0.6 MiB per image)
-    are kept one image at a time under a 1 MiB limit and added in image order, as without it:
-    the same bits."""
+    """dw's (and db's) per-image sums of a wide depthwise layer (3000 channels x 49 taps: 0.6 MiB
+    per image) are kept one image at a time under a 1 MiB limit and added in image order, as
+    without it: the same bits."""
     x = randn(rng, (4, 3000, 9, 8), np.float32)
     w = randn(rng, (3000, 1, 7, 7), np.float32)
     gy = randn(rng, (4, 3000, 9, 8), np.float32)
