@@ -742,6 +742,20 @@ def test_workspace_limit_bounds_scratch_not_results(rng, stride, kernel, dilatio
         np.testing.assert_allclose(g, w_, rtol=1e-4, atol=1e-4 * np.abs(w_).max(), err_msg=name)
 
 
+@pytest.mark.parametrize("width", [16, 17, 30, 33])
+@pytest.mark.parametrize("padding", [0, 1, 2])
+@DTYPE
+def test_stride_two_columns_split_into_phases(rng, width, padding, dtype):
+    """A stride-2 input is copied into its two column phases a vector at a time: every row
+    length and parity of padding against the reference, forward and backward."""
+    for op, x_shape, w_shape, stride in [("conv2d", (2, 3, 5, width), (4, 3, 3, 5), (1, 2)),
+                                         ("conv2d", (2, 3, 6, width), (4, 3, 4, 4), 2),
+                                         ("conv1d", (2, 3, width), (4, 3, 5), 2)]:
+        x, w = randn(rng, x_shape, dtype), randn(rng, w_shape, dtype)
+        y = check_op(op, x, w, None, stride=stride, padding=padding)
+        check_op(op + "_backward", randn(rng, y.shape, dtype), x, w, stride=stride, padding=padding)
+
+
 @pytest.mark.parametrize("multiplier", [1, 2])
 @DTYPE
 def test_depthwise_backward_in_one_pass(rng, restore_threads, multiplier, dtype):
