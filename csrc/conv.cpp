@@ -12,8 +12,8 @@
 #include "gemm/driver.h"
 #include "gemm/pack.h"
 #include "im2col.h"
-#include "lane_sum.h"
 #include "kernels/dot.h"
+#include "lane_sum.h"
 #include "parallel.h"
 
 // Per group g, with P = Ho*Wo output pixels and col the im2col matrix (Cg*kh*kw rows, P columns):
