@@ -195,7 +195,8 @@ void depthwise_backward(const ConvParams& p, const T* dy, const T* x, const T* w
   const int64_t image_parts = dw ? p.O * taps : 0, image_sums = db ? p.O : 0;
   const int64_t per_image = image_parts * sizeof(T) + image_sums * sizeof(double);
   const int64_t nb =
-      per_image ? std::clamp<int64_t>(static_cast<int64_t>(workspace_limit()) / per_image, 1, p.N)
+      per_image ? std::clamp<int64_t>(static_cast<int64_t>(workspace_limit()) / per_image, 1,
+                                      std::max<int64_t>(p.N, 1))
                 : p.N;
   AlignedBuffer<T> parts(nb * image_parts);
   AlignedBuffer<double> sums(nb * image_sums);

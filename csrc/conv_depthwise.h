@@ -12,7 +12,8 @@ void depthwise_forward(const ConvParams& p, const T* x, const T* w, const T* bia
                        bool relu = false);
 
 // dx, dw, db may be null (not computed). db comes from the same pass over dY as dx and dw, so
-// with neither of those asked for it is not computed here (the caller sums dY alone).
+// with neither of those asked for it is not computed here (the caller sums dY alone, in the
+// same order: the same bits).
 template <typename T>
 void depthwise_backward(const ConvParams& p, const T* dy, const T* x, const T* w, T* dx, T* dw,
                         T* db = nullptr);

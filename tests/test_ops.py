@@ -759,9 +759,9 @@ def test_stride_two_columns_split_into_phases(rng, width, padding, dtype):
 @pytest.mark.parametrize("multiplier", [1, 2])
 @DTYPE
 def test_depthwise_backward_in_one_pass(rng, restore_threads, multiplier, dtype):
-    """A depthwise layer's dx, dw and db come from one pass over its planes: asking for dx or dw
-    alone or changing the thread count gives the same bits; all match the reference, db alone
-    (summed by the generic pass) included."""
+    """A depthwise layer's dx, dw and db come from one pass over its planes: asking for any of
+    them alone (db alone takes the generic sum, in the same order) or changing the thread count
+    gives the same bits; all match the reference; an empty batch gives zero gradients."""
     x = randn(rng, (5, 6, 13, 11), dtype)
     w = randn(rng, (6 * multiplier, 1, 3, 3), dtype)
     args = dict(stride=(1, 2), padding=1, groups=6)
@@ -770,7 +770,10 @@ def test_depthwise_backward_in_one_pass(rng, restore_threads, multiplier, dtype)
     assert np.array_equal(fastbp.conv2d_backward(gy, x, w, **args, weight_grad=False)[0], dx)
     assert np.array_equal(fastbp.conv2d_backward(gy, x, w, **args, input_grad=False)[1], dw)
     db_alone = fastbp.conv2d_backward(gy, x, w, **args, input_grad=False, weight_grad=False)[2]
-    np.testing.assert_allclose(db_alone, db, rtol=1e-12 if dtype == np.float64 else 1e-6)
+    assert np.array_equal(db_alone, db)
+    # an empty batch: zero weight and bias gradients, an empty input gradient
+    empty = fastbp.conv2d_backward(gy[:0], x[:0], w, **args)
+    assert empty[0].shape == x[:0].shape and not empty[1].any() and not empty[2].any()
     fastbp.set_num_threads(1)
     for a, b in zip(fastbp.conv2d_backward(gy, x, w, **args), (dx, dw, db)):
         assert np.array_equal(a, b)
