@@ -407,12 +407,7 @@ static void conv2d_backward_bias(const ConvParams& p, const T* dy, T* db) {
   parallel_for(p.O, P * p.N >= 32768 ? max_threads() : 1, [&](int64_t o, int) {
     // each plane's lane sum, then the planes in image order (as the depthwise pass sums them)
     double total = 0.0;
-    for (int64_t n = 0; n < p.N; ++n) {
-      const T* plane = dy + (n * p.O + o) * P;
-      LaneSum sum;
-      sum.add(P, [&](int64_t i) { return static_cast<double>(plane[i]); });
-      total += sum.total();
-    }
+    for (int64_t n = 0; n < p.N; ++n) total += lane_sum(dy + (n * p.O + o) * P, P);
     db[o] = static_cast<T>(total);
   });
 }

@@ -220,11 +220,7 @@ void depthwise_backward(const ConvParams& p, const T* dy, const T* x, const T* w
           else
             xgrad_exact(p, L, w + o * taps, dyo, grad);
         }
-        if (db) {
-          LaneSum sum;
-          sum.add(P, [&](int64_t i) { return static_cast<double>(dyo[i]); });
-          sums.data()[(n - n0) * p.O + o] = sum.total();
-        }
+        if (db) sums.data()[(n - n0) * p.O + o] = lane_sum(dyo, P);
         if (dw) {
           T* part = parts.data() + ((n - n0) * p.O + o) * taps;
           std::fill(part, part + taps, T(0));

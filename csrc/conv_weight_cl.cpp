@@ -91,20 +91,8 @@ void to_channels_last(const ConvParams& p, const ClGeometry& g, const T* x, int6
     for (int64_t ih = std::max<int64_t>(0, -p.ph); ih < h_end; ++ih) {
       T* row = img + ((ih + p.ph) * g.Wp + p.pw) * p.C;  // (iw, c) at row[iw * C + c]
       const T* src = xb + ih * p.W;                       // (c, iw) at src[c * H * W + iw]
-      int64_t c0 = 0;
-#ifdef FASTBP_PACK_SSE2
-      constexpr int E = pack_detail::transpose_edge(static_cast<T*>(nullptr));
-      for (; c0 + E <= p.C; c0 += E) {
-        int64_t iw = w0;
-        for (; iw + E <= w_end; iw += E)
-          pack_detail::transpose_block(src + c0 * c_plane + iw, c_plane, row + iw * p.C + c0,
-                                       static_cast<int>(p.C));
-        for (; iw < w_end; ++iw)
-          for (int e = 0; e < E; ++e) row[iw * p.C + c0 + e] = src[(c0 + e) * c_plane + iw];
-      }
-#endif
-      for (int64_t c = c0; c < p.C; ++c)
-        for (int64_t iw = w0; iw < w_end; ++iw) row[iw * p.C + c] = src[c * c_plane + iw];
+      pack_detail::transpose(src + w0, c_plane, p.C, std::max<int64_t>(w_end - w0, 0),
+                             row + w0 * p.C, p.C);
     }
   });
 }

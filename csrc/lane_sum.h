@@ -24,4 +24,12 @@ struct LaneSum {
   }
 };
 
+// The sum of v[0..n) in double, through the lanes.
+template <typename T>
+double lane_sum(const T* v, int64_t n) {
+  LaneSum sum;
+  sum.add(n, [&](int64_t i) { return static_cast<double>(v[i]); });
+  return sum.total();
+}
+
 }  // namespace fastbp

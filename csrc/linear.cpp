@@ -11,30 +11,16 @@ namespace fastbp {
 
 namespace {
 
-// dst (cols x rows) = src (rows x cols) transposed, in 4x4 blocks where SIMD has them.
+// dst (cols x rows) = src (rows x cols) transposed, in 64 x 64 blocks (threads over row blocks).
 template <typename T>
 void transpose(const T* src, int64_t rows, int64_t cols, T* dst) {
   constexpr int64_t kBlock = 64;
   const int nt = rows * cols >= 65536 ? max_threads() : 1;
   parallel_for(ceil_div(rows, kBlock), nt, [&](int64_t rb, int) {
     const int64_t r0 = rb * kBlock, r1 = std::min(rows, r0 + kBlock);
-    for (int64_t c0 = 0; c0 < cols; c0 += kBlock) {
-      const int64_t c1 = std::min(cols, c0 + kBlock);
-      int64_t r = r0;
-#ifdef FASTBP_PACK_SSE2
-      constexpr int E = pack_detail::transpose_edge(static_cast<T*>(nullptr));
-      for (; r + E <= r1; r += E) {
-        int64_t c = c0;
-        for (; c + E <= c1; c += E)
-          pack_detail::transpose_block(src + r * cols + c, cols, dst + c * rows + r,
-                                       static_cast<int>(rows));
-        for (; c < c1; ++c)
-          for (int e = 0; e < E; ++e) dst[c * rows + r + e] = src[(r + e) * cols + c];
-      }
-#endif
-      for (; r < r1; ++r)
-        for (int64_t c = c0; c < c1; ++c) dst[c * rows + r] = src[r * cols + c];
-    }
+    for (int64_t c0 = 0; c0 < cols; c0 += kBlock)
+      pack_detail::transpose(src + r0 * cols + c0, cols, r1 - r0, std::min(kBlock, cols - c0),
+                             dst + c0 * rows + r0, rows);
   });
 }
 

@@ -64,6 +64,26 @@ constexpr int transpose_edge(float*) { return 4; }
 constexpr int transpose_edge(double*) { return 2; }
 #endif
 
+// dst[c*ld_dst + r] = src[r*ld_src + c] for r < rows, c < cols: E x E SIMD blocks, then the
+// edges element by element.
+template <typename T>
+inline void transpose(const T* src, int64_t ld_src, int64_t rows, int64_t cols, T* dst,
+                      int64_t ld_dst) {
+  int64_t r = 0;
+#ifdef FASTBP_PACK_SSE2
+  constexpr int E = transpose_edge(static_cast<T*>(nullptr));
+  for (; r + E <= rows; r += E) {
+    int64_t c = 0;
+    for (; c + E <= cols; c += E)
+      transpose_block(src + r * ld_src + c, ld_src, dst + c * ld_dst + r, static_cast<int>(ld_dst));
+    for (; c < cols; ++c)
+      for (int e = 0; e < E; ++e) dst[c * ld_dst + r + e] = src[(r + e) * ld_src + c];
+  }
+#endif
+  for (; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) dst[c * ld_dst + r] = src[r * ld_src + c];
+}
+
 }  // namespace pack_detail
 
 // An operand in memory: element (lane, k) sits at p[lane*lane_stride + k*k_stride]. Any strides,
