@@ -171,6 +171,16 @@ py::tuple conv_backward(const char* op, int nd, py::handle grad_output, py::hand
                        : conv_backward_t<double>(c, ig, wg, bg);
 }
 
+// The algorithm the forward of this call would run (tests, and users who ask).
+std::string conv_algorithm(const char* op, int nd, py::handle input, py::handle weight,
+                           py::handle stride, py::handle padding, py::handle dilation,
+                           py::handle groups) {
+  return conv2d_forward_algorithm(
+      check_conv(op, nd, input, weight, py::none(), stride, padding, dilation, groups,
+                 py::handle())
+          .p);
+}
+
 }  // namespace
 
 void register_conv(py::module_& m) {
@@ -181,6 +191,9 @@ void register_conv(py::module_& m) {
         py::arg("input"), py::arg("weight"), py::arg("stride"), py::arg("padding"),
         py::arg("dilation"), py::arg("groups"), py::arg("input_grad"), py::arg("weight_grad"),
         py::arg("bias_grad"));
+  m.def("conv_algorithm", &conv_algorithm, py::arg("op"), py::arg("nd"), py::arg("input"),
+        py::arg("weight"), py::arg("stride"), py::arg("padding"), py::arg("dilation"),
+        py::arg("groups"));
 }
 
 }  // namespace fastbp::bind

@@ -9,6 +9,7 @@
 #include "conv_input_phases.h"
 #include "conv_pack.h"
 #include "conv_weight_cl.h"
+#include "conv_winograd.h"
 #include "gemm/driver.h"
 #include "gemm/pack.h"
 #include "im2col.h"
@@ -144,11 +145,17 @@ ConvParams normalized(ConvParams p) {
 
 }  // namespace
 
+const char* conv2d_forward_algorithm(const ConvParams& params) {
+  const ConvParams p = normalized(params);
+  return depthwise_applies(p) ? "depthwise" : winograd_applies(p) ? "winograd" : "im2col";
+}
+
 template <typename T>
 void conv2d_forward(const ConvParams& params, const T* x, const T* w, const T* bias, T* y,
                     bool relu) {
   const ConvParams p = normalized(params);
   if (depthwise_applies(p)) return depthwise_forward(p, x, w, bias, y, relu);
+  if (winograd_applies(p) && winograd_forward(p, x, w, bias, y, relu)) return;
   const GroupShape s = group_shape(p);
   int64_t run = 0;
   const bool rows_kernel = gemm_blocking<T>(active_capability()).rows_kernel != nullptr;
@@ -215,11 +222,9 @@ void conv2d_forward(const ConvParams& params, const T* x, const T* w, const T* b
 }
 
 // For stride 1, dX is itself a stride-1 convolution: of dY, with each group's weights swapped
-// in/out and flipped in space, and padding (k-1)*d - p on each side. When those paddings are
-// not negative and the GEMM rows (input channels) are many, or the image is read in place
-// (padded pixel numbering), it runs on the forward path and needs no col2im.
-static bool transposed_conv(const ConvParams& p, ConvParams& t) {
-  const int64_t Cg = p.C / p.groups;
+// in/out and flipped in space, and padding (k-1)*d - p on each side, when those paddings are
+// not negative (returns whether they are).
+static bool transposed_params(const ConvParams& p, ConvParams& t) {
   if (p.sh != 1 || p.sw != 1 || p.kh * p.kw == 1) return false;
   const int64_t ph1 = p.Ho - 1 + (p.kh - 1) * p.dh + 1 - p.H - p.ph;  // padding after
   const int64_t pw1 = p.Wo - 1 + (p.kw - 1) * p.dw + 1 - p.W - p.pw;
@@ -227,8 +232,15 @@ static bool transposed_conv(const ConvParams& p, ConvParams& t) {
   t.C = p.O; t.H = p.Ho; t.W = p.Wo; t.O = p.C; t.Ho = p.H; t.Wo = p.W;
   t.ph = (p.kh - 1) * p.dh - p.ph;
   t.pw = (p.kw - 1) * p.dw - p.pw;
-  if (t.ph < 0 || t.pw < 0 || (p.kh - 1) * p.dh - ph1 < 0 || (p.kw - 1) * p.dw - pw1 < 0)
-    return false;
+  return t.ph >= 0 && t.pw >= 0 && (p.kh - 1) * p.dh - ph1 >= 0 && (p.kw - 1) * p.dw - pw1 >= 0;
+}
+
+// Whether that convolution runs on the im2col forward path: when the GEMM rows (input
+// channels) are many, or the image is read in place (padded pixel numbering); then dX needs no
+// col2im.
+static bool transposed_conv(const ConvParams& p, ConvParams& t) {
+  const int64_t Cg = p.C / p.groups;
+  if (!transposed_params(p, t)) return false;
   const ConvGeometry g{p.O / p.groups, t.H, t.W, t.kh, t.kw, 1, 1, t.ph, t.pw, t.dh, t.dw,
                        t.Ho, t.Wo};
   int64_t run;
@@ -239,6 +251,10 @@ template <typename T>
 static void conv2d_backward_input(const ConvParams& p, const GroupShape& s, const T* dy,
                                   const T* w, T* dx) {
   ConvParams t;
+  // by Winograd's transforms (conv_winograd.h), which read w swapped and flipped where it lies
+  if (transposed_params(p, t) && winograd_applies(normalized(t)) &&
+      winograd_forward(normalized(t), dy, w, static_cast<const T*>(nullptr), dx, false, true))
+    return;
   if (transposed_conv(p, t)) {
     AlignedBuffer<T> w_t(p.O * s.KK);
     swapped_flipped_weights(p, 0, 0, p.kh, p.kw, w, w_t.data());

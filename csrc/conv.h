@@ -18,6 +18,11 @@ template <typename T>
 void conv2d_forward(const ConvParams& p, const T* x, const T* w, const T* bias, T* y,
                     bool relu = false);
 
+// Which algorithm conv2d_forward runs for this shape: "depthwise", "winograd" or "im2col" (the
+// GEMM over im2col panels). Winograd's falls back to im2col for a call whose result would not be
+// finite (conv_winograd.h).
+const char* conv2d_forward_algorithm(const ConvParams& p);
+
 // Each of dx, dw, db may be null: that gradient is not computed.
 template <typename T>
 void conv2d_backward(const ConvParams& p, const T* dy, const T* x, const T* w, T* dx, T* dw,

@@ -310,6 +310,7 @@ NUMERICAL_CONV = [  # (op, x shape, weight shape, stride, padding, dilation, gro
     ("conv2d", (1, 4, 6, 5), (4, 2, 3, 3), 2, (1, 2), 1, 2),
     ("conv2d", (2, 3, 6, 6), (3, 1, 2, 2), 1, "same", 2, 3),
     ("conv2d", (1, 2, 7, 5), (2, 2, 2, 3), (2, 1), "valid", (1, 2), 1),
+    ("conv2d", (1, 32, 3, 27), (32, 32, 3, 3), 1, 1, 1, 1),  # Winograd forward and dX
     ("conv1d", (2, 2, 9), (3, 2, 3), 1, 1, 1, 1),
     ("conv1d", (1, 4, 10), (6, 2, 2), 2, 0, 2, 2),
     ("conv1d", (2, 3, 8), (3, 1, 4), 1, "same", 1, 3),
@@ -756,6 +757,112 @@ def test_stride_two_columns_split_into_phases(rng, width, padding, dtype):
         check_op(op + "_backward", randn(rng, y.shape, dtype), x, w, stride=stride, padding=padding)
 
 
+# 3x3 convolutions of stride 1 with enough channels for their image width run by Winograd's
+# F(2x2, 3x3): odd and even output sizes (a last tile row or column half outside), every padding,
+# channel counts off the GEMM tiles, batches whose tiles fill several blocks that cross images
+WINOGRAD = [  # (x shape, output channels, padding)
+    ((2, 33, 5, 29), 37, 1),
+    ((2, 32, 4, 30), 40, 0),
+    ((1, 40, 6, 26), 32, 2),
+    ((5, 32, 13, 27), 50, "same"),
+    ((2, 64, 10, 14), 70, 1),
+    ((3, 128, 7, 7), 130, 1),
+]
+
+
+def forward_algorithm(x, w, op="conv2d", stride=1, padding=0, dilation=1, groups=1):
+    """The algorithm fastbp's forward runs for these arguments."""
+    return fastbp._core.conv_algorithm(op, x.ndim - 2, x, w, stride, padding, dilation, groups)
+
+
+@pytest.mark.parametrize("x_shape,out_channels,padding", WINOGRAD, ids=_id)
+@DTYPE
+def test_winograd_3x3_against_reference(rng, restore_threads, x_shape, out_channels, padding,
+                                        dtype):
+    """Forward (bias, and relu in the write-out) and backward against the reference, the same
+    bits on 1 and 2 threads."""
+    x = randn(rng, x_shape, dtype)
+    w = randn(rng, (out_channels, x_shape[1], 3, 3), dtype)
+    b = randn(rng, (out_channels,), dtype)
+    assert forward_algorithm(x, w, padding=padding) == "winograd"
+    y = check_op("conv2d", x, w, b, padding=padding)
+    relu = fastbp.conv2d(x, w, b, padding=padding, activation="relu")
+    assert np.array_equal(relu, np.maximum(y, 0))
+    gy = randn(rng, y.shape, dtype)
+    grads = check_op("conv2d_backward", gy, x, w, padding=padding)
+    fastbp.set_num_threads(1)
+    assert np.array_equal(fastbp.conv2d(x, w, b, padding=padding), y)
+    for got, want in zip(fastbp.conv2d_backward(gy, x, w, padding=padding), grads):
+        assert np.array_equal(got, want)
+
+
+@pytest.mark.parametrize("value", [np.inf, -np.inf, np.nan])
+@DTYPE
+def test_winograd_keeps_the_direct_sums_infinities(rng, value, dtype):
+    """Winograd's transforms add and subtract inputs before multiplying, so inf inputs could give
+    NaN where the direct sum gives inf: such a call is recomputed the direct way, and inf and
+    NaN land where the reference puts them."""
+    x = randn(rng, (2, 32, 8, 28), dtype)
+    w = randn(rng, (32, 32, 3, 3), dtype)
+    assert forward_algorithm(x, w, padding=1) == "winograd"
+    x[0, 3, 2, 2] = x[1, 4, 3, 3] = value
+    x[1, 4, 3, 4] = -value
+    w[0, 3] = 0  # a zero kernel times inf: NaN in the direct sum too
+    got = fastbp.conv2d(x, w, padding=1)
+    with np.errstate(invalid="ignore"):
+        want = reference.conv2d(x, w, padding=1)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_array_equal(np.isposinf(got), np.isposinf(want))
+    np.testing.assert_array_equal(np.isneginf(got), np.isneginf(want))
+    finite = np.isfinite(want)
+    assert_close(got[finite], want[finite])
+    # dX carries dY back through the same transforms
+    gy = randn(rng, got.shape, dtype)
+    gy[0, 3, 2, 2] = gy[1, 4, 3, 3] = value
+    gy[1, 4, 3, 4] = -value
+    got = fastbp.conv2d_backward(gy, x, w, padding=1, weight_grad=False, bias_grad=False)[0]
+    with np.errstate(invalid="ignore"):
+        want = reference.conv2d_backward(gy, x, w, padding=1)[0]
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_array_equal(np.isposinf(got), np.isposinf(want))
+    np.testing.assert_array_equal(np.isneginf(got), np.isneginf(want))
+
+
+@DTYPE
+def test_winograd_never_overflows_where_the_direct_sum_does_not(rng, dtype):
+    """Inputs of opposite sign two columns apart, each 3/4 of the largest float: their Winograd
+    transform (their difference) overflows, the direct sum with small weights does not. The
+    call is recomputed the direct way: finite and right."""
+    x = randn(rng, (2, 32, 8, 28), dtype)
+    w = randn(rng, (32, 32, 3, 3), dtype) * dtype(0.1)
+    assert forward_algorithm(x, w, padding=1) == "winograd"
+    big = np.finfo(dtype).max * dtype(0.75)
+    x[1, 4, 2, 2], x[1, 4, 2, 4] = big, -big
+    got = fastbp.conv2d(x, w, padding=1)
+    assert np.isfinite(got).all()
+    assert_close(got, reference.conv2d(x, w, padding=1).astype(dtype))
+
+
+def test_winograd_under_the_workspace_limit(rng, restore_threads):
+    """Under a 1 MiB limit the Winograd forward takes a few images at a time: the same bits, and
+    its scratch stays near the limit."""
+    from fastbp import _core
+    x = randn(rng, (48, 32, 9, 28), np.float32)
+    w = randn(rng, (32, 32, 3, 3), np.float32)
+    assert forward_algorithm(x, w, padding=1) == "winograd"
+    want = fastbp.conv2d(x, w, padding=1)
+    saved = fastbp.get_workspace_limit()
+    try:
+        fastbp.set_workspace_limit(1 << 20)
+        for threads in (1, 2):
+            fastbp.set_num_threads(threads)
+            _core.reset_scratch_peak()
+            assert np.array_equal(fastbp.conv2d(x, w, padding=1), want)
+            assert _core.scratch_peak() <= (1 << 20) + threads * (1 << 20), _core.scratch_peak()
+    finally:
+        fastbp.set_workspace_limit(saved)
+
+
 @pytest.mark.parametrize("multiplier", [1, 2])
 @DTYPE
 def test_depthwise_backward_in_one_pass(rng, restore_threads, multiplier, dtype):
@@ -890,10 +997,13 @@ CAPABILITY_SCRIPT = textwrap.dedent("""
                     want = reference.matmul(a, bm, trans_a=ta, trans_b=tb, alpha=1.5, beta=-0.5, out=out.copy())
                     check(got, want, ("matmul", m, n, k, ta, tb))
         x, w, gy, a = r(4, 16, 20, 23), r(24, 16, 3, 3), r(4, 24, 20, 23), r(300, 257)
+        xw, ww = r(3, 40, 5, 29), r(36, 40, 3, 3)  # Winograd
+        run("conv2d", xw, ww, r(36), padding=1)
         by_threads = []
         for threads in (1, 2):
             fastbp.set_num_threads(threads)
-            by_threads.append(fastbp.conv2d_backward(gy, x, w, padding=1) + (fastbp.matmul(a, a.T),))
+            by_threads.append(fastbp.conv2d_backward(gy, x, w, padding=1) + (fastbp.matmul(a, a.T),)
+                              + (fastbp.conv2d(xw, ww, padding=1),))
         assert all(np.array_equal(g1, g2) for g1, g2 in zip(*by_threads)), "thread count changed bits"
     print("OK")
 """)

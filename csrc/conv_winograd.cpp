@@ -1,0 +1,239 @@
+#include "conv_winograd.h"
+
+#include <algorithm>
+#include <atomic>
+
+#include "aligned_buffer.h"
+#include "dispatch.h"
+#include "gemm/blocking.h"
+#include "gemm/driver.h"
+#include "gemm/pack.h"
+#include "kernels/winograd.h"
+#include "parallel.h"
+
+// The transforms, with the 4x4 input tile d, the 3x3 kernel g and the 4x4 product M:
+//   V = Bᵀ d B,  Bᵀ = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]
+//   U = G g Gᵀ,  G  = [1 0 0; ½ ½ ½; ½ -½ ½; 0 0 1]
+//   Y = Aᵀ M A,  Aᵀ = [1 1 1 0; 0 1 -1 -1],  M = sum over input channels of U ⊙ V
+// Element e = 4a + b of the 4x4 transforms is GEMM e: M_e (O x tiles) = U_e (O x C) V_e (C x tiles).
+// The GEMMs run on the micro-kernels directly: U is packed once per call, V is written by the
+// input transform straight into packed slivers of a block of tiles, and each block's M goes
+// through the output transform while it is in cache. Every output is one fixed chain (the kernel's
+// sum over channels in order, then the output transform), so its bits do not depend on how the
+// tiles and channels are cut into blocks or on the threads.
+//
+// Tile (i, j) of an image reads rows 2i..2i+3 and columns 2j..2j+3 of the zero-padded input and
+// writes outputs (2i..2i+1, 2j..2j+1), those inside Ho x Wo. The padded input is kept split into
+// its even and odd columns, so a run of tiles along a row reads every input as contiguous runs.
+
+namespace fastbp {
+namespace {
+
+// The fewest input and output channels for which the transforms pay, by tiles per row. Fewer
+// channels leave the GEMMs little depth (C) or few rows (O) against transforms whose cost is
+// per channel; short rows of tiles fill few lanes of the transforms' vectors. Measured A/B
+// against im2col, C = O, 1 and 2 threads: 56x56 images gain from 32 channels (0.80 / 0.86),
+// 28x28 from 32 (0.95 / 0.93), 14x14 from 64 (0.80 / 0.76; 48: 0.95 / 1.03), 7x7 and 4x4 from
+// 128 (0.91 / 0.84 and 0.57 / 0.80; 64: 1.10 / 1.10 and 1.03 / 1.10).
+inline int64_t min_channels(int64_t tiles_per_row) {
+  return tiles_per_row >= 14 ? 32 : tiles_per_row >= 7 ? 64 : 128;
+}
+// U is 16 / 9 the size of the weights, made on every call: at most 2^20 channel pairs (64 MiB
+// of float).
+constexpr int64_t kMaxChannelPairs = int64_t(1) << 20;
+// Tiles per block: the columns of each GEMM, enough to amortise loading an A sliver; one
+// element's V (a slice of channels x these tiles) stays in L2.
+constexpr int64_t kBlockTiles = 96;
+
+// The stride between the 16 elements' matrices, for `size` values each: one 64-byte line past a
+// multiple of 4 KiB, so that the 16 streams a transform reads or writes fall in 16 different
+// cache sets (at a multiple of 4 KiB they share one set, which holds 12 lines, and thrash).
+inline int64_t spread(int64_t size) { return round_up(size, 1024) + 16; }
+
+struct Tiles {
+  int64_t th, tw, per_image;  // tile rows, tile columns, tiles per image
+  int64_t Hp, We;             // padded rows, columns per phase (even / odd)
+  explicit Tiles(const ConvParams& p)
+      : th(ceil_div(p.Ho, 2)), tw(ceil_div(p.Wo, 2)), per_image(th * tw), Hp(2 * th + 2),
+        We(tw + 1) {}
+  int64_t plane() const { return Hp * 2 * We; }  // one channel of one image, both phases
+};
+
+// One channel of one image, zero-padded and split into its even and odd columns: row r holds
+// input row r - ph, its column 2q - pw at E[q] and 2q + 1 - pw at O[q] (O = E + We), zeros
+// outside the input. Each plane is contiguous, so a run of tiles reads all channels nearby.
+template <typename T>
+void split_plane(const ConvParams& p, const Tiles& tl, const T* __restrict x, T* __restrict dst) {
+  // the q whose column 2q + s - pw (s = 0 even, 1 odd) lies in the input
+  const int64_t e0 = ceil_div(p.pw, 2), e1 = std::min(tl.We, (p.W - 1 + p.pw) / 2 + 1);
+  const int64_t o0 = p.pw / 2, o1 = std::min(tl.We, (p.W - 2 + p.pw) / 2 + 1);
+  for (int64_t r = 0; r < tl.Hp; ++r) {
+    T* e = dst + r * 2 * tl.We;
+    T* o = e + tl.We;
+    std::fill(e, e + 2 * tl.We, T(0));
+    const int64_t ih = r - p.ph;
+    if (ih < 0 || ih >= p.H) continue;
+    const T* src = x + ih * p.W;
+    for (int64_t q = e0; q < e1; ++q) e[q] = src[2 * q - p.pw];
+    for (int64_t q = o0; q < o1; ++q) o[q] = src[2 * q + 1 - p.pw];
+  }
+}
+
+template <typename T>
+const kernels::WinogradKernels<T>& active_kernels();
+template <>
+const kernels::WinogradKernels<float>& active_kernels<float>() {
+  namespace k = kernels;
+  return *for_active_path(&k::ref::swinograd, FASTBP_X86(k::avx2::swinograd),
+                          FASTBP_X86(k::avx512::swinograd));
+}
+template <>
+const kernels::WinogradKernels<double>& active_kernels<double>() {
+  namespace k = kernels;
+  return *for_active_path(&k::ref::dwinograd, FASTBP_X86(k::avx2::dwinograd),
+                          FASTBP_X86(k::avx512::dwinograd));
+}
+
+// Blocks of tiles: as few as hold the tiles at kBlockTiles (rounded up to whole slivers of NR)
+// each, evened out; the last may be shorter.
+inline int64_t block_tiles(int64_t tiles, int64_t NR) {
+  const int64_t blocks = ceil_div(tiles, round_up(kBlockTiles, NR));
+  return round_up(ceil_div(tiles, blocks), NR);
+}
+
+// The GEMM tile: the ISA's main tile or its wide one, whichever pads the products less (the
+// tiles are the columns here, so how they fill slivers matters as much as the channels).
+template <typename T>
+const GemmBlocking<T>& winograd_blocking(int64_t O, int64_t tiles) {
+  const GemmBlocking<T>& main = gemm_blocking<T>(active_capability());
+  if (!main.wide) return main;
+  const auto padded = [&](const GemmBlocking<T>& b) {
+    const int64_t tb = block_tiles(tiles, b.nr), last = tiles - (ceil_div(tiles, tb) - 1) * tb;
+    return round_up(O, b.mr) * ((ceil_div(tiles, tb) - 1) * tb + round_up(last, b.nr));
+  };
+  return padded(*main.wide) < padded(main) ? *main.wide : main;
+}
+
+}  // namespace
+
+bool winograd_applies(const ConvParams& p) {
+  if (p.kh != 3 || p.kw != 3 || p.sh != 1 || p.sw != 1 || p.dh != 1 || p.dw != 1 ||
+      p.groups != 1 || p.Ho < 2 || p.Wo < 2 || p.O * p.C > kMaxChannelPairs)
+    return false;
+  return std::min(p.C, p.O) >= min_channels(ceil_div(p.Wo, 2));
+}
+
+template <typename T>
+bool winograd_forward(const ConvParams& p, const T* x, const T* w, const T* bias, T* y,
+                      bool relu, bool swapped) {
+  if (p.N == 0) return true;
+  const Tiles tl(p);
+  const GemmBlocking<T>& bk = winograd_blocking<T>(p.O, p.N * tl.per_image);
+  const kernels::WinogradKernels<T>& kern = active_kernels<T>();
+  const int64_t MR = bk.mr, NR = bk.nr, C = p.C, O = p.O;
+  const int64_t KC = std::min(round_up(ceil_div(C, ceil_div(C, bk.kc)), 8), C);
+  const int64_t m_sl = ceil_div(O, MR);
+  const int64_t a_sliver = round_up(C * MR, 16);  // keeps every sliver on a 64-byte boundary
+  const int64_t e_u = spread(m_sl * a_sliver);    // U's stride between elements e
+  const int nt = 2.0 * 16 * O * C * p.N * tl.per_image < kGemmMinParallelFlops ? 1 : max_threads();
+
+  // U, packed: sliver s of element e holds rows s*MR.. of U_e, each channel's MR values together.
+  // Made from the sliver's kernels packed the same way, tap by tap.
+  AlignedBuffer<T> u_packed(16 * e_u), g_packed(nt * 9 * C * MR);
+  parallel_for(m_sl, nt, [&](int64_t s, int tid) {
+    T* g = g_packed.data() + tid * 9 * C * MR;
+    const int64_t rows = std::min(MR, O - s * MR);
+    if (swapped)  // kernel (o, c) is w[c][o] flipped: each c's MR rows of 9 taps, transposed
+      for (int64_t c = 0; c < C; ++c) {
+        const T* src = w + (c * O + s * MR) * 9;
+        for (int64_t k = 0; k < 9; ++k)
+          for (int64_t l = 0; l < MR; ++l)
+            g[(c * 9 + k) * MR + l] = l < rows ? src[l * 9 + 8 - k] : T(0);
+      }
+    else
+      StridedPacker<T>{w + s * MR * 9 * C, 9 * C, 1}.pack(0, rows, 0, 9 * C,
+                                                         static_cast<int>(MR), g);
+    kern.weight(g, C, MR, u_packed.data() + s * a_sliver, e_u);
+  });
+
+  // blocks of tiles, and each thread's V (16 packed slivers per NR tiles) and M (16 x O x tiles)
+  const int64_t b_sliver = round_up(KC * NR, 16);
+  const int64_t max_tb = round_up(kBlockTiles, NR);
+  const int64_t v_size = 16 * spread(ceil_div(max_tb, NR) * b_sliver);
+  const int64_t m_size = 16 * spread(O * max_tb);
+  const int64_t work = v_size + m_size;
+  // images per chunk: their padded copy within what the limit leaves after the threads' buffers
+  const int64_t budget = static_cast<int64_t>(workspace_limit() / sizeof(T)) - nt * work;
+  const int64_t most = std::clamp<int64_t>(budget / (C * tl.plane()), 1, p.N);
+  const int64_t nb = ceil_div(p.N, ceil_div(p.N, most));
+  AlignedBuffer<T> padded(nb * C * tl.plane());
+  AlignedBuffer<T> buffers(nt * work);
+
+  std::atomic<bool> finite{true};
+  for (int64_t n0 = 0; n0 < p.N && finite; n0 += nb) {
+    const int64_t count = std::min(nb, p.N - n0);
+    parallel_for(count * C, count * C * tl.plane() >= 16384 ? nt : 1, [&](int64_t bc, int) {
+      split_plane(p, tl, x + (n0 * C + bc) * p.H * p.W, padded.data() + bc * tl.plane());
+    });
+    const int64_t tiles = count * tl.per_image;
+    const int64_t tb_max = block_tiles(tiles, NR), n_blocks = ceil_div(tiles, tb_max);
+    // with few blocks, threads also split the output channels (each transforms the block's input)
+    const int64_t parts = nt > 1 ? std::clamp<int64_t>(ceil_div(2 * nt, n_blocks), 1, m_sl) : 1;
+    parallel_for(n_blocks * parts, nt, [&](int64_t item, int tid) {
+      const int64_t blk = item / parts, part = item % parts;
+      const int64_t t0 = blk * tb_max, tb = std::min(tb_max, tiles - t0);
+      const int64_t n_sl = ceil_div(tb, NR);
+      const int64_t s0 = m_sl * part / parts, s1 = m_sl * (part + 1) / parts;
+      T* v = buffers.data() + tid * work;
+      T* m = v + v_size;
+      const int64_t e_v = spread(n_sl * b_sliver);  // V's stride between elements e
+      const int64_t e_m = spread(O * tb);           // M's
+      for (int64_t c0 = 0; c0 < C; c0 += KC) {
+        const int64_t kc = std::min(KC, C - c0);
+        // V of the block's tiles, channels c0.., in runs along tile rows cut at sliver ends
+        for (int64_t t = t0; t < t0 + tb;) {
+          const int64_t n = t / tl.per_image, r = t % tl.per_image, i = r / tl.tw, j = r % tl.tw;
+          const int64_t lane = t - t0, sl = lane / NR, l = lane % NR;
+          const int64_t len = std::min({tl.tw - j, NR - l, t0 + tb - t});
+          kern.input(padded.data() + ((n * C + c0) * tl.Hp + 2 * i) * 2 * tl.We + j, 2 * tl.We,
+                     tl.We, len, kc, tl.plane(), v + sl * b_sliver + l, NR, e_v);
+          t += len;
+        }
+        if (tb % NR)  // the last sliver's lanes past the block: zeros, not stale values
+          for (int e = 0; e < 16; ++e)
+            for (int64_t c = 0; c < kc; ++c) {
+              T* d = v + e * e_v + (n_sl - 1) * b_sliver + c * NR;
+              std::fill(d + tb % NR, d + NR, T(0));
+            }
+        const T beta = c0 == 0 ? T(0) : T(1);
+        for (int e = 0; e < 16; ++e)
+          for (int64_t s = s0; s < s1; ++s) {
+            const T* a = u_packed.data() + e * e_u + s * a_sliver + c0 * MR;
+            const int64_t rows = std::min(MR, O - s * MR);
+            for (int64_t sl = 0; sl < n_sl; ++sl)
+              bk.kernel(kc, a, v + e * e_v + sl * b_sliver, m + e * e_m + s * MR * tb + sl * NR,
+                        tb, rows, std::min(NR, tb - sl * NR), T(1), beta);
+          }
+      }
+      // Y for the block's tiles, output channels of this part
+      for (int64_t t = t0; t < t0 + tb;) {
+        const int64_t n = t / tl.per_image, r = t % tl.per_image, i = r / tl.tw, j = r % tl.tw;
+        const int64_t len = std::min(tl.tw - j, t0 + tb - t);
+        const int64_t o0 = s0 * MR, o1 = std::min(s1 * MR, O);
+        if (!kern.output(m + o0 * tb + (t - t0), e_m, len, o1 - o0, tb, bias ? bias + o0 : nullptr,
+                         relu, y + (((n0 + n) * O + o0) * p.Ho + 2 * i) * p.Wo + 2 * j,
+                         p.Ho * p.Wo, 2 * i + 1 < p.Ho, p.Wo, p.Wo - 2 * j))
+          finite = false;
+        t += len;
+      }
+    });
+  }
+  return finite;
+}
+
+template bool winograd_forward<float>(const ConvParams&, const float*, const float*,
+                                      const float*, float*, bool, bool);
+template bool winograd_forward<double>(const ConvParams&, const double*, const double*,
+                                       const double*, double*, bool, bool);
+
+}  // namespace fastbp

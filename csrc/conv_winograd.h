@@ -1,0 +1,26 @@
+// 3x3 convolutions of stride 1 by Winograd's minimal filtering F(2x2, 3x3) (Lavin and Gray,
+// "Fast Algorithms for Convolutional Neural Networks", 2016): each 2x2 block of outputs comes
+// from a 4x4 block of inputs with 16 products per channel pair instead of 36, as 16 GEMMs of
+// output x input channels over the tiles.
+#pragma once
+#include "conv.h"
+
+namespace fastbp {
+
+// Stride 1, no dilation, one group, a 3x3 kernel, channels enough to feed the GEMMs and
+// weights small enough that their 16 transformed copies are cheap to keep. Depends on the
+// shape only, never on threads or the workspace limit.
+bool winograd_applies(const ConvParams& p);
+
+// Returns false, with y partly written, when an output before relu came out inf or NaN: the
+// transforms add and subtract inputs before multiplying, so an inf input (or values near the
+// top of the range) can give NaN where the direct sum gives inf, and the caller recomputes y
+// the direct way to keep its semantics.
+// With `swapped`, w holds the weights of the convolution this one carries dY back through
+// (dX of a stride-1 convolution): w[c][o][3][3], read with in and out channels swapped and the
+// taps flipped, so that no reordered copy is made.
+template <typename T>
+bool winograd_forward(const ConvParams& p, const T* x, const T* w, const T* bias, T* y,
+                      bool relu = false, bool swapped = false);
+
+}  // namespace fastbp

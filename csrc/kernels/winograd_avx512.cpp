@@ -1,0 +1,167 @@
+// AVX-512 Winograd transforms (winograd.h): a vector of tiles at a time, the last one of a run
+// with masked loads and stores, so runs of a few tiles (7x7 and 14x14 images) cost one vector
+// step and memory past a run is never touched. One template over a traits struct for float and
+// double. Built with AVX-512 flags only (see CMakeLists.txt).
+#include <immintrin.h>
+
+#include "winograd.h"
+
+namespace {
+
+struct F32 {
+  using V = __m512;
+  using M = __mmask16;
+  static constexpr int L = 16;
+  static M mask(int64_t n) { return n >= L ? M(0xFFFF) : static_cast<M>((1u << n) - 1); }
+  static V load(M k, const float* p) { return _mm512_maskz_loadu_ps(k, p); }
+  static void store(M k, float* p, V v) { _mm512_mask_storeu_ps(p, k, v); }
+  static V add(V a, V b) { return _mm512_add_ps(a, b); }
+  static V sub(V a, V b) { return _mm512_sub_ps(a, b); }
+  static V mul(V a, V b) { return _mm512_mul_ps(a, b); }
+  static V splat(float x) { return _mm512_set1_ps(x); }
+  static bool all_zero(V v) { return _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_NEQ_UQ) == 0; }
+  static V relu(V v) {
+    const V z = _mm512_setzero_ps();
+    return _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, z, _CMP_LT_OQ), z);
+  }
+  // the lanes of a and b interleaved: a0 b0 a1 b1 ... (low half of the pairs, then high)
+  static V lo(V a, V b) {
+    return _mm512_permutex2var_ps(
+        a, _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23), b);
+  }
+  static V hi(V a, V b) {
+    return _mm512_permutex2var_ps(
+        a, _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31), b);
+  }
+};
+
+struct F64 {
+  using V = __m512d;
+  using M = __mmask8;
+  static constexpr int L = 8;
+  static M mask(int64_t n) { return n >= L ? M(0xFF) : static_cast<M>((1u << n) - 1); }
+  static V load(M k, const double* p) { return _mm512_maskz_loadu_pd(k, p); }
+  static void store(M k, double* p, V v) { _mm512_mask_storeu_pd(p, k, v); }
+  static V add(V a, V b) { return _mm512_add_pd(a, b); }
+  static V sub(V a, V b) { return _mm512_sub_pd(a, b); }
+  static V mul(V a, V b) { return _mm512_mul_pd(a, b); }
+  static V splat(double x) { return _mm512_set1_pd(x); }
+  static bool all_zero(V v) { return _mm512_cmp_pd_mask(v, _mm512_setzero_pd(), _CMP_NEQ_UQ) == 0; }
+  static V relu(V v) {
+    const V z = _mm512_setzero_pd();
+    return _mm512_mask_mov_pd(v, _mm512_cmp_pd_mask(v, z, _CMP_LT_OQ), z);
+  }
+  static V lo(V a, V b) {
+    return _mm512_permutex2var_pd(a, _mm512_setr_epi64(0, 8, 1, 9, 2, 10, 3, 11), b);
+  }
+  static V hi(V a, V b) {
+    return _mm512_permutex2var_pd(a, _mm512_setr_epi64(4, 12, 5, 13, 6, 14, 7, 15), b);
+  }
+};
+
+template <class X, typename T>
+void input(const T* rows, int64_t pitch, int64_t half, int64_t len, int64_t channels,
+           int64_t rows_step, T* dst, int64_t dst_step, int64_t e_stride) {
+  using V = typename X::V;
+  for (int64_t q = 0; q < len; q += X::L) {
+    const typename X::M k = X::mask(len - q);
+    for (int64_t ch = 0; ch < channels; ++ch) {
+      V e[4][4];
+      for (int r = 0; r < 4; ++r) {
+        const T* E = rows + ch * rows_step + r * pitch + q;
+        const V d0 = X::load(k, E), d1 = X::load(k, E + half);
+        const V d2 = X::load(k, E + 1), d3 = X::load(k, E + half + 1);
+        e[r][0] = X::sub(d0, d2);
+        e[r][1] = X::add(d1, d2);
+        e[r][2] = X::sub(d2, d1);
+        e[r][3] = X::sub(d1, d3);
+      }
+      T* d = dst + ch * dst_step + q;
+      for (int b = 0; b < 4; ++b) {
+        X::store(k, d + b * e_stride, X::sub(e[0][b], e[2][b]));
+        X::store(k, d + (4 + b) * e_stride, X::add(e[1][b], e[2][b]));
+        X::store(k, d + (8 + b) * e_stride, X::sub(e[2][b], e[1][b]));
+        X::store(k, d + (12 + b) * e_stride, X::sub(e[1][b], e[3][b]));
+      }
+    }
+  }
+}
+
+template <class X, typename T>
+bool output(const T* m, int64_t e_stride, int64_t len, int64_t channels, int64_t m_step,
+            const T* bias, bool relu, T* y, int64_t y_step, bool two_rows, int64_t pitch,
+            int64_t cols) {
+  using V = typename X::V;
+  V finite = X::splat(T(0));  // stays 0 while every v - v is 0; NaN from an inf or NaN on
+  for (int64_t q = 0; q < len; q += X::L) {
+    const typename X::M k = X::mask(len - q);
+    // columns 2q.. of the two rows: the two output columns of each tile interleaved
+    int64_t n = 2 * (len - q) < cols - 2 * q ? 2 * (len - q) : cols - 2 * q;
+    if (n > 2 * X::L) n = 2 * X::L;
+    const typename X::M k0 = X::mask(n), k1 = X::mask(n - X::L > 0 ? n - X::L : 0);
+    for (int64_t ch = 0; ch < channels; ++ch) {
+      const V add = X::splat(bias ? bias[ch] : T(0));
+      V f[2][4];  // row a of M times A
+      for (int a = 0; a < 4; ++a) {
+        const T* s = m + ch * m_step + 4 * a * e_stride + q;
+        const V m0 = X::load(k, s), m1 = X::load(k, s + e_stride);
+        const V m2 = X::load(k, s + 2 * e_stride), m3 = X::load(k, s + 3 * e_stride);
+        f[0][a] = X::add(X::add(m0, m1), m2);
+        f[1][a] = X::sub(X::sub(m1, m2), m3);
+      }
+      V v[2][2];  // v[row][column] of the tiles' 2x2 outputs
+      for (int b = 0; b < 2; ++b) {
+        v[0][b] = X::add(X::add(X::add(f[b][0], f[b][1]), f[b][2]), add);
+        v[1][b] = X::add(X::sub(X::sub(f[b][1], f[b][2]), f[b][3]), add);
+        finite = X::add(finite, X::add(X::sub(v[0][b], v[0][b]), X::sub(v[1][b], v[1][b])));
+        if (relu) {
+          v[0][b] = X::relu(v[0][b]);
+          v[1][b] = X::relu(v[1][b]);
+        }
+      }
+      T* y0 = y + ch * y_step + 2 * q;
+      X::store(k0, y0, X::lo(v[0][0], v[0][1]));
+      X::store(k1, y0 + X::L, X::hi(v[0][0], v[0][1]));
+      if (two_rows) {
+        X::store(k0, y0 + pitch, X::lo(v[1][0], v[1][1]));
+        X::store(k1, y0 + pitch + X::L, X::hi(v[1][0], v[1][1]));
+      }
+    }
+  }
+  return X::all_zero(finite);
+}
+
+template <class X, typename T>
+void weight(const T* g, int64_t C, int64_t lanes, T* u, int64_t e_stride) {
+  using V = typename X::V;
+  const V h = X::splat(T(0.5));
+  for (int64_t c = 0; c < C; ++c)
+    for (int64_t l = 0; l < lanes; l += X::L) {
+      const typename X::M k = X::mask(lanes - l);
+      V t[3][4];  // g Gᵀ
+      for (int r = 0; r < 3; ++r) {
+        const T* s = g + (c * 9 + 3 * r) * lanes + l;
+        const V k0 = X::load(k, s), k1 = X::load(k, s + lanes), k2 = X::load(k, s + 2 * lanes);
+        t[r][0] = k0;
+        t[r][1] = X::mul(h, X::add(X::add(k0, k1), k2));
+        t[r][2] = X::mul(h, X::add(X::sub(k0, k1), k2));
+        t[r][3] = k2;
+      }
+      T* d = u + c * lanes + l;
+      for (int b = 0; b < 4; ++b) {
+        X::store(k, d + b * e_stride, t[0][b]);
+        X::store(k, d + (4 + b) * e_stride, X::mul(h, X::add(X::add(t[0][b], t[1][b]), t[2][b])));
+        X::store(k, d + (8 + b) * e_stride, X::mul(h, X::add(X::sub(t[0][b], t[1][b]), t[2][b])));
+        X::store(k, d + (12 + b) * e_stride, t[2][b]);
+      }
+    }
+}
+
+}  // namespace
+
+namespace fastbp::kernels::avx512 {
+const WinogradKernels<float> swinograd = {input<F32, float>, output<F32, float>,
+                                         weight<F32, float>};
+const WinogradKernels<double> dwinograd = {input<F64, double>, output<F64, double>,
+                                          weight<F64, double>};
+}  // namespace fastbp::kernels::avx512
