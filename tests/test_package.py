@@ -76,6 +76,17 @@ def test_bench_command_writes_json_and_plot(tmp_path):
     assert "time ratio" in result.stdout
 
 
+def test_bench_with_a_forward_only_peer():
+    """With ONNX Runtime the only peer asked for, backward rows have no peer: fastbp is timed
+    alone and the report says '-' for the peer."""
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    result = run_cli("bench", "--quick", "--only", "conv:tiny", "--peers", "onnxruntime")
+    assert result.returncode == 0, result.stderr
+    backward = [line for line in result.stdout.splitlines() if line.startswith("conv:tiny") and "backward" in line]
+    assert len(backward) == 1 and " - " in backward[0], result.stdout
+
+
 def test_bench_command_rejects_unknown_layers():
     result = run_cli("bench", "--only", "conv:nope")
     assert result.returncode == 2 and "conv:nope" in result.stderr
