@@ -50,32 +50,48 @@ constexpr int64_t kBlockTiles = 96;
 // cache sets (at a multiple of 4 KiB they share one set, which holds 12 lines, and thrash).
 inline int64_t spread(int64_t size) { return round_up(size, 1024) + 16; }
 
+// floor(a / b) and ceil(a / b) for b > 0 and any a
+inline int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((b - 1 - a) / b); }
+inline int64_t ceil_div_any(int64_t a, int64_t b) { return -floor_div(-a, b); }
+
+// A dilated convolution is dh x dw independent undilated ones: output phase (rh, rw), the
+// outputs (rh + dh*i, rw + dw*j), is a 3x3 convolution of the input rows rh - ph + dh*R and
+// columns rw - pw + dw*Q (zero outside the input). Each such phase image is tiled alike, with as
+// many tiles as the largest phase needs; the tiles past a smaller phase's outputs are computed
+// and dropped. Without dilation there is one phase: the image.
 struct Tiles {
-  int64_t th, tw, per_image;  // tile rows, tile columns, tiles per image
-  int64_t Hp, We;             // padded rows, columns per phase (even / odd)
+  int64_t dh, dw;                   // phases per image: dh x dw
+  int64_t th, tw, per_phase, per_image;  // tiles: th x tw per phase image
+  int64_t Hp, We;                   // a phase image's padded rows, columns per half (even / odd)
   explicit Tiles(const ConvParams& p)
-      : th(ceil_div(p.Ho, 2)), tw(ceil_div(p.Wo, 2)), per_image(th * tw), Hp(2 * th + 2),
-        We(tw + 1) {}
-  int64_t plane() const { return Hp * 2 * We; }  // one channel of one image, both phases
+      : dh(p.dh), dw(p.dw), th(ceil_div(ceil_div(p.Ho, p.dh), 2)),
+        tw(ceil_div(ceil_div(p.Wo, p.dw), 2)), per_phase(th * tw),
+        per_image(p.dh * p.dw * per_phase), Hp(2 * th + 2), We(tw + 1) {}
+  int64_t plane() const { return Hp * 2 * We; }  // one channel of one phase image
 };
 
-// One channel of one image, zero-padded and split into its even and odd columns: row r holds
-// input row r - ph, its column 2q - pw at E[q] and 2q + 1 - pw at O[q] (O = E + We), zeros
-// outside the input. Each plane is contiguous, so a run of tiles reads all channels nearby.
+// One channel of phase image (rh, rw), zero-padded and split into its even and odd columns:
+// row R holds input row rh - ph + dh*R, its phase column 2q at E[q] and 2q + 1 at O[q]
+// (O = E + We), zeros outside the input. Each plane is contiguous, so a run of tiles reads all
+// channels nearby.
 template <typename T>
-void split_plane(const ConvParams& p, const Tiles& tl, const T* __restrict x, T* __restrict dst) {
-  // the q whose column 2q + s - pw (s = 0 even, 1 odd) lies in the input
-  const int64_t e0 = ceil_div(p.pw, 2), e1 = std::min(tl.We, (p.W - 1 + p.pw) / 2 + 1);
-  const int64_t o0 = p.pw / 2, o1 = std::min(tl.We, (p.W - 2 + p.pw) / 2 + 1);
+void split_plane(const ConvParams& p, const Tiles& tl, int64_t rh, int64_t rw,
+                 const T* __restrict x, T* __restrict dst) {
+  // the q whose input column rw - pw + dw*(2q + s) (s = 0 even, 1 odd) lies in the input
+  const int64_t c0 = rw - p.pw, step = 2 * p.dw;
+  const int64_t e0 = std::max<int64_t>(0, ceil_div_any(-c0, step));
+  const int64_t e1 = std::min(tl.We, floor_div(p.W - 1 - c0, step) + 1);
+  const int64_t o0 = std::max<int64_t>(0, ceil_div_any(-c0 - p.dw, step));
+  const int64_t o1 = std::min(tl.We, floor_div(p.W - 1 - c0 - p.dw, step) + 1);
   for (int64_t r = 0; r < tl.Hp; ++r) {
     T* e = dst + r * 2 * tl.We;
     T* o = e + tl.We;
     std::fill(e, e + 2 * tl.We, T(0));
-    const int64_t ih = r - p.ph;
+    const int64_t ih = rh - p.ph + p.dh * r;
     if (ih < 0 || ih >= p.H) continue;
     const T* src = x + ih * p.W;
-    for (int64_t q = e0; q < e1; ++q) e[q] = src[2 * q - p.pw];
-    for (int64_t q = o0; q < o1; ++q) o[q] = src[2 * q + 1 - p.pw];
+    for (int64_t q = e0; q < e1; ++q) e[q] = src[c0 + step * q];
+    for (int64_t q = o0; q < o1; ++q) o[q] = src[c0 + p.dw + step * q];
   }
 }
 
@@ -117,10 +133,10 @@ const GemmBlocking<T>& winograd_blocking(int64_t O, int64_t tiles) {
 }  // namespace
 
 bool winograd_applies(const ConvParams& p) {
-  if (p.kh != 3 || p.kw != 3 || p.sh != 1 || p.sw != 1 || p.dh != 1 || p.dw != 1 ||
-      p.groups != 1 || p.Ho < 2 || p.Wo < 2 || p.O * p.C > kMaxChannelPairs)
+  if (p.kh != 3 || p.kw != 3 || p.sh != 1 || p.sw != 1 || p.groups != 1 || p.Ho < 2 ||
+      p.Wo < 2 || p.O * p.C > kMaxChannelPairs)
     return false;
-  return std::min(p.C, p.O) >= min_channels(ceil_div(p.Wo, 2));
+  return std::min(p.C, p.O) >= min_channels(Tiles(p).tw);
 }
 
 template <typename T>
@@ -164,17 +180,23 @@ bool winograd_forward(const ConvParams& p, const T* x, const T* w, const T* bias
   const int64_t work = v_size + m_size;
   // images per chunk: their padded copy within what the limit leaves after the threads' buffers
   const int64_t budget = static_cast<int64_t>(workspace_limit() / sizeof(T)) - nt * work;
-  const int64_t most = std::clamp<int64_t>(budget / (C * tl.plane()), 1, p.N);
+  const int64_t image_planes = tl.dh * tl.dw * C * tl.plane();
+  const int64_t most = std::clamp<int64_t>(budget / image_planes, 1, p.N);
   const int64_t nb = ceil_div(p.N, ceil_div(p.N, most));
-  AlignedBuffer<T> padded(nb * C * tl.plane());
+  AlignedBuffer<T> padded(nb * image_planes);
   AlignedBuffer<T> buffers(nt * work);
 
   std::atomic<bool> finite{true};
   for (int64_t n0 = 0; n0 < p.N && finite; n0 += nb) {
     const int64_t count = std::min(nb, p.N - n0);
-    parallel_for(count * C, count * C * tl.plane() >= 16384 ? nt : 1, [&](int64_t bc, int) {
-      split_plane(p, tl, x + (n0 * C + bc) * p.H * p.W, padded.data() + bc * tl.plane());
-    });
+    // planes in the order (image, phase, channel)
+    const int64_t phases = tl.dh * tl.dw;
+    parallel_for(count * phases * C, count * phases * C * tl.plane() >= 16384 ? nt : 1,
+                 [&](int64_t item, int) {
+                   const int64_t n = item / (phases * C), f = item / C % phases, c = item % C;
+                   split_plane(p, tl, f / tl.dw, f % tl.dw, x + ((n0 + n) * C + c) * p.H * p.W,
+                               padded.data() + item * tl.plane());
+                 });
     const int64_t tiles = count * tl.per_image;
     const int64_t tb_max = block_tiles(tiles, NR), n_blocks = ceil_div(tiles, tb_max);
     // with few blocks, threads also split the output channels (each transforms the block's input)
@@ -192,10 +214,10 @@ bool winograd_forward(const ConvParams& p, const T* x, const T* w, const T* bias
         const int64_t kc = std::min(KC, C - c0);
         // V of the block's tiles, channels c0.., in runs along tile rows cut at sliver ends
         for (int64_t t = t0; t < t0 + tb;) {
-          const int64_t n = t / tl.per_image, r = t % tl.per_image, i = r / tl.tw, j = r % tl.tw;
+          const int64_t f = t / tl.per_phase, r = t % tl.per_phase, i = r / tl.tw, j = r % tl.tw;
           const int64_t lane = t - t0, sl = lane / NR, l = lane % NR;
           const int64_t len = std::min({tl.tw - j, NR - l, t0 + tb - t});
-          kern.input(padded.data() + ((n * C + c0) * tl.Hp + 2 * i) * 2 * tl.We + j, 2 * tl.We,
+          kern.input(padded.data() + ((f * C + c0) * tl.Hp + 2 * i) * 2 * tl.We + j, 2 * tl.We,
                      tl.We, len, kc, tl.plane(), v + sl * b_sliver + l, NR, e_v);
           t += len;
         }
@@ -217,12 +239,17 @@ bool winograd_forward(const ConvParams& p, const T* x, const T* w, const T* bias
       }
       // Y for the block's tiles, output channels of this part
       for (int64_t t = t0; t < t0 + tb;) {
-        const int64_t n = t / tl.per_image, r = t % tl.per_image, i = r / tl.tw, j = r % tl.tw;
+        const int64_t f = t / tl.per_phase, r = t % tl.per_phase, i = r / tl.tw, j = r % tl.tw;
+        const int64_t n = f / (tl.dh * tl.dw), rh = f / tl.dw % tl.dh, rw = f % tl.dw;
         const int64_t len = std::min(tl.tw - j, t0 + tb - t);
+        // output (rh + dh*(2i + a), rw + dw*(2j + c)); a phase with fewer outputs drops the rest
+        const int64_t oh = rh + tl.dh * 2 * i, ow = rw + tl.dw * 2 * j;
+        const int64_t cols = ceil_div_any(p.Wo - rw, tl.dw) - 2 * j;
         const int64_t o0 = s0 * MR, o1 = std::min(s1 * MR, O);
-        if (!kern.output(m + o0 * tb + (t - t0), e_m, len, o1 - o0, tb, bias ? bias + o0 : nullptr,
-                         relu, y + (((n0 + n) * O + o0) * p.Ho + 2 * i) * p.Wo + 2 * j,
-                         p.Ho * p.Wo, 2 * i + 1 < p.Ho, p.Wo, p.Wo - 2 * j))
+        if (oh < p.Ho && cols > 0 &&
+            !kern.output(m + o0 * tb + (t - t0), e_m, len, o1 - o0, tb, bias ? bias + o0 : nullptr,
+                         relu, y + (((n0 + n) * O + o0) * p.Ho + oh) * p.Wo + ow, p.Ho * p.Wo,
+                         oh + tl.dh < p.Ho, tl.dh * p.Wo, cols, tl.dw))
           finite = false;
         t += len;
       }

@@ -1,13 +1,14 @@
 // 3x3 convolutions of stride 1 by Winograd's minimal filtering F(2x2, 3x3) (Lavin and Gray,
 // "Fast Algorithms for Convolutional Neural Networks", 2016): each 2x2 block of outputs comes
 // from a 4x4 block of inputs with 16 products per channel pair instead of 36, as 16 GEMMs of
-// output x input channels over the tiles.
+// output x input channels over the tiles. A dilated one runs as dh x dw undilated ones, one per
+// phase of the output.
 #pragma once
 #include "conv.h"
 
 namespace fastbp {
 
-// Stride 1, no dilation, one group, a 3x3 kernel, channels enough to feed the GEMMs and
+// Stride 1, one group, a 3x3 kernel (any dilation), channels enough to feed the GEMMs and
 // weights small enough that their 16 transformed copies are cheap to keep. Depends on the
 // shape only, never on threads or the workspace limit.
 bool winograd_applies(const ConvParams& p);

@@ -759,14 +759,20 @@ def test_stride_two_columns_split_into_phases(rng, width, padding, dtype):
 
 # 3x3 convolutions of stride 1 with enough channels for their image width run by Winograd's
 # F(2x2, 3x3): odd and even output sizes (a last tile row or column half outside), every padding,
-# channel counts off the GEMM tiles, batches whose tiles fill several blocks that cross images
-WINOGRAD = [  # (x shape, output channels, padding)
-    ((2, 33, 5, 29), 37, 1),
-    ((2, 32, 4, 30), 40, 0),
-    ((1, 40, 6, 26), 32, 2),
-    ((5, 32, 13, 27), 50, "same"),
-    ((2, 64, 10, 14), 70, 1),
-    ((3, 128, 7, 7), 130, 1),
+# channel counts off the GEMM tiles, batches whose tiles fill several blocks that cross images;
+# dilated ones as dh x dw undilated phase images, some with fewer outputs than others or none
+WINOGRAD = [  # (x shape, output channels, padding, dilation)
+    ((2, 33, 5, 29), 37, 1, 1),
+    ((2, 32, 4, 30), 40, 0, 1),
+    ((1, 40, 6, 26), 32, 2, 1),
+    ((5, 32, 13, 27), 50, "same", 1),
+    ((2, 64, 10, 14), 70, 1, 1),
+    ((3, 128, 7, 7), 130, 1, 1),
+    ((2, 32, 29, 61), 36, 3, (1, 2)),
+    ((2, 130, 7, 9), 128, 2, 2),
+    ((1, 128, 5, 5), 128, 4, 4),
+    ((2, 128, 9, 8), 128, "same", 3),
+    ((1, 128, 3, 3), 128, 4, 4),
 ]
 
 
@@ -775,24 +781,25 @@ def forward_algorithm(x, w, op="conv2d", stride=1, padding=0, dilation=1, groups
     return fastbp._core.conv_algorithm(op, x.ndim - 2, x, w, stride, padding, dilation, groups)
 
 
-@pytest.mark.parametrize("x_shape,out_channels,padding", WINOGRAD, ids=_id)
+@pytest.mark.parametrize("x_shape,out_channels,padding,dilation", WINOGRAD, ids=_id)
 @DTYPE
 def test_winograd_3x3_against_reference(rng, restore_threads, x_shape, out_channels, padding,
-                                        dtype):
+                                        dilation, dtype):
     """Forward (bias, and relu in the write-out) and backward against the reference, the same
     bits on 1 and 2 threads."""
     x = randn(rng, x_shape, dtype)
     w = randn(rng, (out_channels, x_shape[1], 3, 3), dtype)
     b = randn(rng, (out_channels,), dtype)
-    assert forward_algorithm(x, w, padding=padding) == "winograd"
-    y = check_op("conv2d", x, w, b, padding=padding)
-    relu = fastbp.conv2d(x, w, b, padding=padding, activation="relu")
+    geometry = dict(padding=padding, dilation=dilation)
+    assert forward_algorithm(x, w, **geometry) == "winograd"
+    y = check_op("conv2d", x, w, b, **geometry)
+    relu = fastbp.conv2d(x, w, b, **geometry, activation="relu")
     assert np.array_equal(relu, np.maximum(y, 0))
     gy = randn(rng, y.shape, dtype)
-    grads = check_op("conv2d_backward", gy, x, w, padding=padding)
+    grads = check_op("conv2d_backward", gy, x, w, **geometry)
     fastbp.set_num_threads(1)
-    assert np.array_equal(fastbp.conv2d(x, w, b, padding=padding), y)
-    for got, want in zip(fastbp.conv2d_backward(gy, x, w, padding=padding), grads):
+    assert np.array_equal(fastbp.conv2d(x, w, b, **geometry), y)
+    for got, want in zip(fastbp.conv2d_backward(gy, x, w, **geometry), grads):
         assert np.array_equal(got, want)
 
 

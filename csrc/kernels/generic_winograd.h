@@ -31,7 +31,7 @@ template <typename T>
 bool generic_winograd_output(const T* __restrict m, int64_t e_stride, int64_t len,
                              int64_t channels, int64_t m_step, const T* bias, bool relu,
                              T* __restrict y, int64_t y_step, bool two_rows, int64_t pitch,
-                             int64_t cols) {
+                             int64_t cols, int64_t step) {
   T finite = T(0);  // stays 0 while every v - v is 0; NaN from an inf or NaN on
   for (int64_t k = 0; k < channels; ++k, m += m_step, y += y_step) {
     const T add = bias ? bias[k] : T(0);
@@ -51,8 +51,8 @@ bool generic_winograd_output(const T* __restrict m, int64_t e_stride, int64_t le
           v0 = v0 < T(0) ? T(0) : v0;
           v1 = v1 < T(0) ? T(0) : v1;
         }
-        y[2 * q + b] = v0;
-        if (two_rows) y[pitch + 2 * q + b] = v1;
+        y[(2 * q + b) * step] = v0;
+        if (two_rows) y[pitch + (2 * q + b) * step] = v1;
       }
     }
   }

@@ -9,8 +9,9 @@
 //         moved on by k*rows_step and k*dst_step.
 // output: Y = Aᵀ M A + bias[k] (0 when bias is null), Aᵀ = [1 1 1 0; 0 1 -1 -1], then relu
 //         (negatives to zero, NaN and -0.0 kept) when asked. Element e of tile q's M is
-//         m[e*e_stride + q]; its 2x2 outputs go to y[2q], y[2q+1] and, with two_rows, to
-//         y[pitch + 2q], y[pitch + 2q + 1], only those of the first `cols` columns. Channel k: m
+//         m[e*e_stride + q]; its 2x2 outputs go to columns 2q and 2q + 1 of y and, with
+//         two_rows, of y + pitch, only the first `cols` columns; column c is y[c*step] (step > 1:
+//         a dilated convolution's phase, whose columns lie `step` apart). Channel k: m
 //         and y moved on by k*m_step and k*y_step. Returns false when one of the tiles' outputs
 //         before relu is not finite (inf or NaN), lanes past the run included.
 // weight: U = G g Gᵀ, G = [1 0 0; ½ ½ ½; ½ -½ ½; 0 0 1], of the kernels of `lanes` output
@@ -29,7 +30,7 @@ struct WinogradKernels {
                 int64_t rows_step, T* dst, int64_t dst_step, int64_t e_stride);
   bool (*output)(const T* m, int64_t e_stride, int64_t len, int64_t channels, int64_t m_step,
                  const T* bias, bool relu, T* y, int64_t y_step, bool two_rows, int64_t pitch,
-                 int64_t cols);
+                 int64_t cols, int64_t step);
   void (*weight)(const T* g, int64_t C, int64_t lanes, T* u, int64_t e_stride);
 };
 

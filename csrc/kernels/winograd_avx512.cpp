@@ -12,7 +12,9 @@ struct F32 {
   using V = __m512;
   using M = __mmask16;
   static constexpr int L = 16;
-  static M mask(int64_t n) { return n >= L ? M(0xFFFF) : static_cast<M>((1u << n) - 1); }
+  static M mask(int64_t n) {
+    return n >= L ? M(0xFFFF) : n <= 0 ? M(0) : static_cast<M>((1u << n) - 1);
+  }
   static V load(M k, const float* p) { return _mm512_maskz_loadu_ps(k, p); }
   static void store(M k, float* p, V v) { _mm512_mask_storeu_ps(p, k, v); }
   static V add(V a, V b) { return _mm512_add_ps(a, b); }
@@ -33,13 +35,22 @@ struct F32 {
     return _mm512_permutex2var_ps(
         a, _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31), b);
   }
+  // half h of v's lanes at the even lanes (the odd ones are not stored)
+  static V spread(V v, int h) {
+    const int b = 8 * h;
+    return _mm512_permutex2var_ps(v, _mm512_setr_epi32(b, 0, b + 1, 0, b + 2, 0, b + 3, 0, b + 4,
+                                                       0, b + 5, 0, b + 6, 0, b + 7, 0), v);
+  }
+  static constexpr M kEvens = 0x5555;
 };
 
 struct F64 {
   using V = __m512d;
   using M = __mmask8;
   static constexpr int L = 8;
-  static M mask(int64_t n) { return n >= L ? M(0xFF) : static_cast<M>((1u << n) - 1); }
+  static M mask(int64_t n) {
+    return n >= L ? M(0xFF) : n <= 0 ? M(0) : static_cast<M>((1u << n) - 1);
+  }
   static V load(M k, const double* p) { return _mm512_maskz_loadu_pd(k, p); }
   static void store(M k, double* p, V v) { _mm512_mask_storeu_pd(p, k, v); }
   static V add(V a, V b) { return _mm512_add_pd(a, b); }
@@ -57,6 +68,11 @@ struct F64 {
   static V hi(V a, V b) {
     return _mm512_permutex2var_pd(a, _mm512_setr_epi64(4, 12, 5, 13, 6, 14, 7, 15), b);
   }
+  static V spread(V v, int h) {
+    const int b = 4 * h;
+    return _mm512_permutex2var_pd(v, _mm512_setr_epi64(b, 0, b + 1, 0, b + 2, 0, b + 3, 0), v);
+  }
+  static constexpr M kEvens = 0x55;
 };
 
 template <class X, typename T>
@@ -90,7 +106,7 @@ void input(const T* rows, int64_t pitch, int64_t half, int64_t len, int64_t chan
 template <class X, typename T>
 bool output(const T* m, int64_t e_stride, int64_t len, int64_t channels, int64_t m_step,
             const T* bias, bool relu, T* y, int64_t y_step, bool two_rows, int64_t pitch,
-            int64_t cols) {
+            int64_t cols, int64_t step) {
   using V = typename X::V;
   V finite = X::splat(T(0));  // stays 0 while every v - v is 0; NaN from an inf or NaN on
   for (int64_t q = 0; q < len; q += X::L) {
@@ -119,12 +135,24 @@ bool output(const T* m, int64_t e_stride, int64_t len, int64_t channels, int64_t
           v[1][b] = X::relu(v[1][b]);
         }
       }
-      T* y0 = y + ch * y_step + 2 * q;
-      X::store(k0, y0, X::lo(v[0][0], v[0][1]));
-      X::store(k1, y0 + X::L, X::hi(v[0][0], v[0][1]));
-      if (two_rows) {
-        X::store(k0, y0 + pitch, X::lo(v[1][0], v[1][1]));
-        X::store(k1, y0 + pitch + X::L, X::hi(v[1][0], v[1][1]));
+      T* y0 = y + ch * y_step + 2 * q * step;
+      const V row[2][2] = {{X::lo(v[0][0], v[0][1]), X::hi(v[0][0], v[0][1])},
+                           {X::lo(v[1][0], v[1][1]), X::hi(v[1][0], v[1][1])}};
+      for (int a = 0; a < 1 + two_rows; ++a) {
+        T* d = y0 + a * pitch;
+        if (step == 1) {
+          X::store(k0, d, row[a][0]);
+          X::store(k1, d + X::L, row[a][1]);
+        } else if (step == 2) {  // half a vector at a time, spread to the even lanes
+          for (int64_t c = 0; c < n; c += X::L / 2)
+            X::store(X::kEvens & X::mask(2 * (n - c)), d + 2 * c,
+                     X::spread(row[a][c / X::L], static_cast<int>(c % X::L) / (X::L / 2)));
+        } else {  // columns further apart: through a buffer, one at a time
+          alignas(64) T out[2 * X::L];
+          X::store(typename X::M(~0), out, row[a][0]);
+          X::store(typename X::M(~0), out + X::L, row[a][1]);
+          for (int64_t c = 0; c < n; ++c) d[c * step] = out[c];
+        }
       }
     }
   }
