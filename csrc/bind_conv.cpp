@@ -175,10 +175,9 @@ py::tuple conv_backward(const char* op, int nd, py::handle grad_output, py::hand
 std::string conv_algorithm(const char* op, int nd, py::handle input, py::handle weight,
                            py::handle stride, py::handle padding, py::handle dilation,
                            py::handle groups) {
-  return conv2d_forward_algorithm(
-      check_conv(op, nd, input, weight, py::none(), stride, padding, dilation, groups,
-                 py::handle())
-          .p);
+  const ConvCall c = check_conv(op, nd, input, weight, py::none(), stride, padding, dilation,
+                                groups, py::handle());
+  return c.kind == 'f' ? conv2d_forward_algorithm<float>(c.p) : conv2d_forward_algorithm<double>(c.p);
 }
 
 }  // namespace

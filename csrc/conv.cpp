@@ -145,17 +145,20 @@ ConvParams normalized(ConvParams p) {
 
 }  // namespace
 
+template <typename T>
 const char* conv2d_forward_algorithm(const ConvParams& params) {
   const ConvParams p = normalized(params);
-  return depthwise_applies(p) ? "depthwise" : winograd_applies(p) ? "winograd" : "im2col";
+  return depthwise_applies(p) ? "depthwise" : winograd_applies<T>(p) ? "winograd" : "im2col";
 }
+template const char* conv2d_forward_algorithm<float>(const ConvParams&);
+template const char* conv2d_forward_algorithm<double>(const ConvParams&);
 
 template <typename T>
 void conv2d_forward(const ConvParams& params, const T* x, const T* w, const T* bias, T* y,
                     bool relu) {
   const ConvParams p = normalized(params);
   if (depthwise_applies(p)) return depthwise_forward(p, x, w, bias, y, relu);
-  if (winograd_applies(p) && winograd_forward(p, x, w, bias, y, relu)) return;
+  if (winograd_applies<T>(p) && winograd_forward(p, x, w, bias, y, relu)) return;
   const GroupShape s = group_shape(p);
   int64_t run = 0;
   const bool rows_kernel = gemm_blocking<T>(active_capability()).rows_kernel != nullptr;
@@ -252,7 +255,7 @@ static void conv2d_backward_input(const ConvParams& p, const GroupShape& s, cons
                                   const T* w, T* dx) {
   ConvParams t;
   // by Winograd's transforms (conv_winograd.h), which read w swapped and flipped where it lies
-  if (transposed_params(p, t) && winograd_applies(normalized(t)) &&
+  if (transposed_params(p, t) && winograd_applies<T>(normalized(t)) &&
       winograd_forward(normalized(t), dy, w, static_cast<const T*>(nullptr), dx, false, true))
     return;
   if (transposed_conv(p, t)) {

@@ -21,6 +21,7 @@ void conv2d_forward(const ConvParams& p, const T* x, const T* w, const T* bias, 
 // Which algorithm conv2d_forward runs for this shape: "depthwise", "winograd" or "im2col" (the
 // GEMM over im2col panels). Winograd's falls back to im2col for a call whose result would not be
 // finite (conv_winograd.h).
+template <typename T>
 const char* conv2d_forward_algorithm(const ConvParams& p);
 
 // Each of dx, dw, db may be null: that gradient is not computed.

@@ -10,7 +10,8 @@ namespace fastbp {
 
 // Stride 1, one group, a 3x3 kernel (any dilation), channels enough to feed the GEMMs and
 // weights small enough that their 16 transformed copies are cheap to keep. Depends on the
-// shape only, never on threads or the workspace limit.
+// shape and the element size only, never on threads or the workspace limit.
+template <typename T>
 bool winograd_applies(const ConvParams& p);
 
 // Returns false, with y partly written, when an output before relu came out inf or NaN: the

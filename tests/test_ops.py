@@ -781,6 +781,26 @@ def forward_algorithm(x, w, op="conv2d", stride=1, padding=0, dilation=1, groups
     return fastbp._core.conv_algorithm(op, x.ndim - 2, x, w, stride, padding, dilation, groups)
 
 
+def test_winograd_choice():
+    """The cost model: channels enough for the image width, a 3x3 kernel of stride 1 without
+    groups, and at most 8 MiB of transformed weights; the rest runs on im2col."""
+    def algorithm(x_shape, w_shape, dtype=np.float32, **geometry):
+        return forward_algorithm(np.zeros(x_shape, dtype), np.zeros(w_shape, dtype), **geometry)
+    assert algorithm((1, 32, 56, 56), (32, 32, 3, 3), padding=1) == "winograd"
+    assert algorithm((1, 32, 14, 14), (32, 32, 3, 3), padding=1) == "im2col"  # 14x14: 64+
+    assert algorithm((1, 64, 14, 14), (64, 64, 3, 3), padding=1) == "winograd"
+    assert algorithm((1, 64, 7, 7), (64, 64, 3, 3), padding=1) == "im2col"  # 7x7: 128+
+    assert algorithm((1, 32, 56, 56), (32, 32, 3, 3), stride=2, padding=1) == "im2col"
+    assert algorithm((1, 64, 56, 56), (64, 32, 3, 3), padding=1, groups=2) == "im2col"
+    assert algorithm((1, 64, 56, 56), (64, 64, 5, 5), padding=2) == "im2col"
+    assert algorithm((1, 64, 56, 56), (64, 1, 3, 3), padding=1, groups=64) == "depthwise"
+    # 16 transformed copies of the weights: 8 MiB at 256 x 256 doubles or 362 x 362 floats
+    assert algorithm((1, 256, 14, 14), (256, 256, 3, 3), np.float64, padding=1) == "winograd"
+    assert algorithm((1, 257, 14, 14), (256, 257, 3, 3), np.float64, padding=1) == "im2col"
+    assert algorithm((1, 362, 14, 14), (362, 362, 3, 3), padding=1) == "winograd"
+    assert algorithm((1, 512, 7, 7), (512, 512, 3, 3), padding=1) == "im2col"
+
+
 @pytest.mark.parametrize("x_shape,out_channels,padding,dilation", WINOGRAD, ids=_id)
 @DTYPE
 def test_winograd_3x3_against_reference(rng, restore_threads, x_shape, out_channels, padding,
