@@ -177,7 +177,8 @@ std::string conv_algorithm(const char* op, int nd, py::handle input, py::handle 
                            py::handle groups) {
   const ConvCall c = check_conv(op, nd, input, weight, py::none(), stride, padding, dilation,
                                 groups, py::handle());
-  return c.kind == 'f' ? conv2d_forward_algorithm<float>(c.p) : conv2d_forward_algorithm<double>(c.p);
+  return c.kind == 'f' ? conv2d_forward_algorithm<float>(c.p)
+                       : conv2d_forward_algorithm<double>(c.p);
 }
 
 }  // namespace

@@ -124,9 +124,9 @@ void conv2d_backward_weight_channels_last(const ConvParams& p, const T* dy, cons
   // vector) and pixels lie at most 1 KiB apart (further, each k step's row falls in the same few
   // L1 sets as the last ones'). A/B, 1 thread: cifar, lenet-c2, r18-c2, stem, dilated, s2-5x5
   // -17% to -20%, long-1d -29%, r18-c4 -4%; c512 (2 KiB apart) +6%. Same products, same bits.
+  const int64_t run = p.dw == 1 && g.Cg == p.C ? p.kw * g.Cg : g.Cg;
   const bool in_place = gemm_blocking<T>(active_capability()).rows_kernel &&
-                        (p.dw == 1 && g.Cg == p.C ? p.kw * g.Cg : g.Cg) >= 64 / int64_t(sizeof(T)) &&
-                        p.C * int64_t(sizeof(T)) <= 1024;
+                        run >= 64 / int64_t(sizeof(T)) && p.C * int64_t(sizeof(T)) <= 1024;
   // images per chunk: Xt, and where each pixel lies when it is read in place
   const int64_t image_bytes = p.C * plane * int64_t(sizeof(T)) + (in_place ? g.P * 8 : 0);
   const int64_t chunk = std::clamp<int64_t>(

@@ -15,7 +15,8 @@
 //   V = Bᵀ d B,  Bᵀ = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]
 //   U = G g Gᵀ,  G  = [1 0 0; ½ ½ ½; ½ -½ ½; 0 0 1]
 //   Y = Aᵀ M A,  Aᵀ = [1 1 1 0; 0 1 -1 -1],  M = sum over input channels of U ⊙ V
-// Element e = 4a + b of the 4x4 transforms is GEMM e: M_e (O x tiles) = U_e (O x C) V_e (C x tiles).
+// Element e = 4a + b of the 4x4 transforms is GEMM e:
+//   M_e (O x tiles) = U_e (O x C) V_e (C x tiles).
 // The GEMMs run on the micro-kernels directly: U is packed once per call, V is written by the
 // input transform straight into packed slivers of a block of tiles, and each block's M goes
 // through the output transform while it is in cache. Every output is one fixed chain (the kernel's

@@ -83,7 +83,8 @@ def test_bench_with_a_forward_only_peer():
     pytest.importorskip("onnx")
     result = run_cli("bench", "--quick", "--only", "conv:tiny", "--peers", "onnxruntime")
     assert result.returncode == 0, result.stderr
-    backward = [line for line in result.stdout.splitlines() if line.startswith("conv:tiny") and "backward" in line]
+    backward = [line for line in result.stdout.splitlines()
+                if line.startswith("conv:tiny") and "backward" in line]
     assert len(backward) == 1 and " - " in backward[0], result.stdout
 
 
