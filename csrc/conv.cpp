@@ -207,18 +207,26 @@ void conv2d_forward(const ConvParams& params, const T* x, const T* w, const T* b
       return;
     }
     gemm_driver<T>(s.Og, N, s.KK, T(1), w_rows, cols, T(0), c, N, th.inner);
-    // y = the result without dropped pixels, plus the bias (then relu: negatives to zero, NaN
-    // and -0.0 kept, as torch)
+    // y = the result without dropped pixels, plus the bias, then relu (negatives to zero, NaN
+    // and -0.0 kept, as torch) in the same pass and as a select: a branch on random signs
+    // mispredicts half the time (relu cost pw-1x1 38% more than the bias alone). Rows that
+    // follow on in the result (compact pixels) go as one run.
+    const bool one_run = row_pitch == p.Wo;
+    const int64_t rows = one_run ? 1 : p.Ho, len = one_run ? s.P : p.Wo;
     parallel_for(count * s.Og, edge_threads(count * s.Og * s.P), [&](int64_t bo, int) {
       const int64_t b = bo / s.Og, o = bo % s.Og;
       const T add = bias ? bias[g * s.Og + o] : T(0);
       T* dst = y + (n0 + b) * s.y_image + (g * s.Og + o) * s.P;
-      for (int64_t oh = 0; oh < p.Ho; ++oh) {
-        const T* src = c + o * N + b * img_pitch + oh * row_pitch;
-        T* d = dst + oh * p.Wo;
-        for (int64_t ow = 0; ow < p.Wo; ++ow) d[ow] = src[ow] + add;
+      for (int64_t oh = 0; oh < rows; ++oh) {
+        const T* __restrict src = c + o * N + b * img_pitch + oh * row_pitch;
+        T* __restrict d = dst + oh * p.Wo;
         if (relu)
-          for (int64_t ow = 0; ow < p.Wo; ++ow) d[ow] = d[ow] < T(0) ? T(0) : d[ow];
+          for (int64_t i = 0; i < len; ++i) {
+            const T v = src[i] + add;
+            d[i] = v < T(0) ? T(0) : v;
+          }
+        else
+          for (int64_t i = 0; i < len; ++i) d[i] = src[i] + add;
       }
     });
   });

@@ -15,6 +15,9 @@ CASES = [
     ("conv2d", (2, 3, 24, 25), (19, 3, 3, 3), dict(padding=1)),
     ("conv2d", (2, 5, 23, 25), (17, 5, 1, 1), {}),
     ("conv1d", (3, 4, 160), (21, 4, 9), dict(padding=4)),
+    ("conv2d", (2, 8, 20, 20), (8, 1, 3, 3), dict(groups=8, padding=1)),  # depthwise, into y
+    ("conv2d", (2, 16, 14, 14), (40, 16, 1, 1), {}),  # compact pixels copied out in one run
+    ("conv2d", (2, 32, 6, 30), (36, 32, 3, 3), dict(padding=1)),  # Winograd
 ]
 
 

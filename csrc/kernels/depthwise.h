@@ -5,7 +5,8 @@
 namespace fastbp::kernels {
 
 // All three run over a flat run of n outputs i; tap t reads (or writes) src at off[t] + i.
-//   row:   dst[i] = init + sum_t w[t] * src[off[t] + i]              (forward)
+//   row:   dst[i] = init + sum_t w[t] * src[off[t] + i], then with relu negatives to zero
+//          (NaN and -0.0 kept)                                        (forward)
 //   wgrad: acc[t] += sum_i dy[i] * src[off[t] + i]                    (weight gradient)
 //   xgrad: dst[off[t] + i] += w[t] * dy[i], taps in order             (input gradient)
 // `row` takes any n >= 1 and writes only dst[0, n); it may read src up to off[t] + max(n, L)
@@ -16,8 +17,8 @@ template <typename T>
 constexpr int64_t kDepthwiseRun = 64 / sizeof(T);
 template <typename T>
 struct DepthwiseKernels {
-  void (*row)(const T* src, const int64_t* off, const T* w, int64_t taps, T init, T* dst,
-              int64_t n);
+  void (*row)(const T* src, const int64_t* off, const T* w, int64_t taps, T init, bool relu,
+              T* dst, int64_t n);
   void (*wgrad)(const T* src, const int64_t* off, int64_t taps, const T* dy, int64_t n, T* acc);
   void (*xgrad)(T* dst, const int64_t* off, const T* w, int64_t taps, const T* dy, int64_t n);
 };

@@ -30,14 +30,22 @@ inline typename Vec64<T>::type row_vector(const T* __restrict src, const int64_t
   return a;
 }
 
+// relu of a vector as a select: negatives to zero, NaN and -0.0 kept (as torch)
+template <typename T>
+inline typename Vec64<T>::type relu_vector(typename Vec64<T>::type a) {
+  const typename Vec64<T>::type zero = Vec64<T>::splat(T(0));
+  return a < zero ? zero : a;
+}
+
 template <typename T>
 void depthwise_row(const T* __restrict src, const int64_t* off, const T* w, int64_t taps, T init,
-                   T* __restrict dst, int64_t n) {
+                   bool relu, T* __restrict dst, int64_t n) {
   using V = Vec64<T>;
   using v = typename V::type;
   constexpr int L = V::L;
+  const auto out = [relu](v a) { return relu ? relu_vector<T>(a) : a; };
   if (n < L) {  // one vector computed, n values stored
-    const v a = row_vector(src, off, w, taps, init, 0);
+    const v a = out(row_vector(src, off, w, taps, init, 0));
     for (int64_t i = 0; i < n; ++i) dst[i] = a[i];
     return;
   }
@@ -52,14 +60,14 @@ void depthwise_row(const T* __restrict src, const int64_t* off, const T* w, int6
       a2 += wt * V::load(s + 2 * L);
       a3 += wt * V::load(s + 3 * L);
     }
-    V::store(dst + i, a0);
-    V::store(dst + i + L, a1);
-    V::store(dst + i + 2 * L, a2);
-    V::store(dst + i + 3 * L, a3);
+    V::store(dst + i, out(a0));
+    V::store(dst + i + L, out(a1));
+    V::store(dst + i + 2 * L, out(a2));
+    V::store(dst + i + 3 * L, out(a3));
   }
-  for (; i + L <= n; i += L) V::store(dst + i, row_vector(src, off, w, taps, init, i));
+  for (; i + L <= n; i += L) V::store(dst + i, out(row_vector(src, off, w, taps, init, i)));
   // the last vector overlaps the previous one: its outputs are computed again, identically
-  if (i < n) V::store(dst + n - L, row_vector(src, off, w, taps, init, n - L));
+  if (i < n) V::store(dst + n - L, out(row_vector(src, off, w, taps, init, n - L)));
 }
 
 template <typename T>
