@@ -21,29 +21,6 @@ inline void valid_range(int64_t Wo, int64_t W, int64_t s, int64_t off, int64_t& 
   hi = std::max(std::min(hi, Wo), lo);
 }
 
-// dst[j] = src[2j] for j < n. SSE2 shuffles take the even lanes of two vectors at a time (a
-// stride-2 input split into its two column phases); the vector loop never loads past src[2n-2].
-inline void copy_evens(const float* src, int64_t n, float* dst) {
-  int64_t j = 0;
-#ifdef FASTBP_PACK_SSE2
-  for (; j + 4 < n; j += 4) {
-    const __m128 a = _mm_loadu_ps(src + 2 * j), b = _mm_loadu_ps(src + 2 * j + 4);
-    _mm_storeu_ps(dst + j, _mm_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0)));
-  }
-#endif
-  for (; j < n; ++j) dst[j] = src[2 * j];
-}
-inline void copy_evens(const double* src, int64_t n, double* dst) {
-  int64_t j = 0;
-#ifdef FASTBP_PACK_SSE2
-  for (; j + 2 < n; j += 2) {
-    const __m128d a = _mm_loadu_pd(src + 2 * j), b = _mm_loadu_pd(src + 2 * j + 2);
-    _mm_storeu_pd(dst + j, _mm_shuffle_pd(a, b, 0));
-  }
-#endif
-  for (; j < n; ++j) dst[j] = src[2 * j];
-}
-
 }  // namespace
 
 
@@ -133,7 +110,7 @@ void pad_input(const ConvGeometry& g, const PaddedInput& L, const T* x, int64_t 
             if (g.sw == 1)
               std::copy(row, row + (j1 - j0), d + j0);
             else if (g.sw == 2)
-              copy_evens(row, j1 - j0, d + j0);
+              pack_detail::copy_evens(row, j1 - j0, d + j0);
             else
               for (int64_t j = j0; j < j1; ++j) d[j] = row[(j - j0) * g.sw];
             std::fill(d + j1, d + L.Wq, T(0));

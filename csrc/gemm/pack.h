@@ -41,6 +41,29 @@ inline void copy_row(const T* src, int64_t n, T* dst) {
   for (; l < n; ++l) dst[l] = src[l];
 }
 
+// dst[j] = src[2j] for j < n. SSE2 shuffles take the even lanes of two vectors at a time (a
+// stride-2 input split into its two column phases); the vector loop never loads past src[2n-2].
+inline void copy_evens(const float* src, int64_t n, float* dst) {
+  int64_t j = 0;
+#ifdef FASTBP_PACK_SSE2
+  for (; j + 4 < n; j += 4) {
+    const __m128 a = _mm_loadu_ps(src + 2 * j), b = _mm_loadu_ps(src + 2 * j + 4);
+    _mm_storeu_ps(dst + j, _mm_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0)));
+  }
+#endif
+  for (; j < n; ++j) dst[j] = src[2 * j];
+}
+inline void copy_evens(const double* src, int64_t n, double* dst) {
+  int64_t j = 0;
+#ifdef FASTBP_PACK_SSE2
+  for (; j + 2 < n; j += 2) {
+    const __m128d a = _mm_loadu_pd(src + 2 * j), b = _mm_loadu_pd(src + 2 * j + 2);
+    _mm_storeu_pd(dst + j, _mm_shuffle_pd(a, b, 0));
+  }
+#endif
+  for (; j < n; ++j) dst[j] = src[2 * j];
+}
+
 #ifdef FASTBP_PACK_SSE2
 // Transposes a 4x4 (float) or 2x2 (double) block: rows at src + r*ls, written as rows of dst
 // at dst + q*width. Returns the block edge, or 0 when T has no SIMD transpose here.
