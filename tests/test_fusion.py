@@ -34,6 +34,20 @@ def test_conv_relu_epilogue_is_relu_after(op, xs, ws, kw, dtype):
     assert np.array_equal(np.where(y < 0, 0, y), fused, equal_nan=True)
 
 
+@pytest.mark.parametrize("op,xs,ws,kw", [c for c in CASES if c[3].get("groups", 1) == 1])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_conv_bias_is_added_to_the_finished_sum(op, xs, ws, kw, dtype):
+    """The bias goes in at the write-out (the epilogue kernel, or Winograd's output transform),
+    after the whole sum: the same bits as the convolution without it plus the bias."""
+    rng = np.random.default_rng(3)
+    x, w = rng.standard_normal(xs).astype(dtype), rng.standard_normal(ws).astype(dtype)
+    b = rng.standard_normal(ws[0]).astype(dtype)
+    conv = getattr(fastbp, op)
+    y = conv(x, w, **kw) + b.reshape((-1,) + (1,) * (len(xs) - 2))
+    assert np.array_equal(conv(x, w, b, **kw), y)
+    assert np.array_equal(conv(x, w, b, activation="relu", **kw), np.maximum(y, 0))
+
+
 @pytest.mark.parametrize("batch", [1, 5])
 def test_linear_relu_epilogue_is_relu_after(batch):
     rng = np.random.default_rng(1)

@@ -45,6 +45,17 @@ const GemmBlocking<double>& gemm_blocking<double>(Capability c) {
   return ref;
 }
 
+template <>
+kernels::bias_rows_fn<float> bias_rows_kernel<float>() {
+  return for_active_path(&k::ref::sbias_rows, FASTBP_X86(k::avx2::sbias_rows),
+                         FASTBP_X86(k::avx512::sbias_rows));
+}
+template <>
+kernels::bias_rows_fn<double> bias_rows_kernel<double>() {
+  return for_active_path(&k::ref::dbias_rows, FASTBP_X86(k::avx2::dbias_rows),
+                         FASTBP_X86(k::avx512::dbias_rows));
+}
+
 namespace {
 int64_t rows_padded(int64_t M, int64_t mr) { return (M + mr - 1) / mr * mr; }
 }  // namespace

@@ -3,6 +3,7 @@
 #include <cstdint>
 
 #include "../dispatch.h"
+#include "../kernels/epilogue.h"
 #include "../kernels/ukernel.h"
 
 namespace fastbp {
@@ -25,5 +26,10 @@ const GemmBlocking<T>& gemm_blocking(Capability c);
 // fewer rows to spare (M a multiple of 8 but not of 12). Depends on M and the path only.
 template <typename T>
 const GemmBlocking<T>& gemm_blocking_for_rows(Capability c, int64_t M);
+
+// The path's bias-and-relu kernel (kernels/epilogue.h): the GEMM's epilogue and the
+// convolution's write-out.
+template <typename T>
+kernels::bias_rows_fn<T> bias_rows_kernel();
 
 }  // namespace fastbp
