@@ -245,7 +245,7 @@ bool winograd_forward(const ConvParams& p, const T* x, const T* w, const T* bias
             const int64_t rows = std::min(MR, O - s * MR);
             for (int64_t sl = 0; sl < n_sl; ++sl)
               bk.kernel(kc, a, v + e * e_v + sl * b_sliver, m + e * e_m + s * MR * tb + sl * NR,
-                        tb, rows, std::min(NR, tb - sl * NR), T(1), beta);
+                        tb, rows, std::min(NR, tb - sl * NR), T(1), beta, nullptr, false);
           }
       }
       // Y for the block's tiles, output channels of this part

@@ -150,8 +150,9 @@ inline TaskGrid choose_tasks(int64_t m_sl, int64_t n_sl, int64_t max_m_sl, int M
 }
 
 // row_bias[i] added to row i of C (when given), then relu as torch's, in one pass over C by the
-// ISA's epilogue kernel (kernels/epilogue.h): its vectors, not the baseline ISA's, cut the
-// pass to a third of lenet-c1's time on it.
+// ISA's epilogue kernel (kernels/epilogue.h): for the products no micro-kernel stores (K == 0,
+// or a GEMV). Everywhere else the micro-kernels apply it to the last k slice's values as they
+// store them (kernels/README.md), with no pass of its own: the pass cost lenet-c1 8%.
 template <typename T>
 void apply_epilogue(Epilogue ep, const T* row_bias, int64_t M, int64_t N, T* C, int64_t ldc) {
   if (ep != Epilogue::relu && !row_bias) return;
@@ -253,6 +254,10 @@ void gemm_driver(int64_t M, int64_t N, int64_t K, T alpha, const PackA& pack_a,
         for (int64_t s = 0; s < n_as; ++s) {
           const int64_t i = ic + s * MR, m = std::min<int64_t>(MR, M - i);
           const T* a = ap + s * MR * kc;
+          // the epilogue as the last k slice's values are stored
+          const bool last = pc + kc == K;
+          const T* bias = last && row_bias ? row_bias + i : nullptr;
+          const bool relu = last && ep == Epilogue::relu;
           for (int64_t bs = 0; bs < n_bs; ++bs) {
             T* c = C + i * ldc + jc + bs * NR;
             const int64_t n = std::min<int64_t>(NR, nb - bs * NR);
@@ -262,17 +267,14 @@ void gemm_driver(int64_t M, int64_t N, int64_t K, T alpha, const PackA& pack_a,
               bk.rows_kernel(kc, a_rows ? a_rows + i * lda + pc : a, a_rows ? lda : 0, b,
                              direct.base ? direct.off + pc : packed_off.data(),
                              seg_off.data() + bs * kSeg, seg_mask.data() + bs * kSeg,
-                             seg_count[bs], c, ldc, m, n, alpha, beta_pc);
+                             seg_count[bs], c, ldc, m, n, alpha, beta_pc, bias, relu);
             } else {
-              bk.kernel(kc, a, bp + bs * NR * kc, c, ldc, m, n, alpha, beta_pc);
+              bk.kernel(kc, a, bp + bs * NR * kc, c, ldc, m, n, alpha, beta_pc, bias, relu);
             }
           }
         }
       }
     }
-    const int64_t j0 = r0 * NR;
-    apply_epilogue(ep, row_bias ? row_bias + ic : row_bias, mb, std::min(r1 * NR, N) - j0,
-                   C + ic * ldc + j0, ldc);
   });
 }
 

@@ -20,6 +20,11 @@ struct Ymm<float> {
   static V load(const float* p) { return _mm256_load_ps(p); }
   static V fmadd(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
   static V mul(V a, V b) { return _mm256_mul_ps(a, b); }
+  static V add(V a, V b) { return _mm256_add_ps(a, b); }
+  // negatives to zero; NaN and -0.0 kept (an ordered compare is false for them)
+  static V relu(V v) {
+    return _mm256_blendv_ps(v, zero(), _mm256_cmp_ps(v, zero(), _CMP_LT_OQ));
+  }
   // all-ones in lanes j < n (n may be <= 0 or >= L)
   static __m256i mask(int64_t n) {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n < 0 ? 0 : n > L ? L : n)),
@@ -38,6 +43,10 @@ struct Ymm<double> {
   static V load(const double* p) { return _mm256_load_pd(p); }
   static V fmadd(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
   static V mul(V a, V b) { return _mm256_mul_pd(a, b); }
+  static V add(V a, V b) { return _mm256_add_pd(a, b); }
+  static V relu(V v) {
+    return _mm256_blendv_pd(v, zero(), _mm256_cmp_pd(v, zero(), _CMP_LT_OQ));
+  }
   static __m256i mask(int64_t n) {
     return _mm256_cmpgt_epi64(_mm256_set1_epi64x(n < 0 ? 0 : n > L ? L : n),
                               _mm256_setr_epi64x(0, 1, 2, 3));
@@ -50,7 +59,8 @@ struct Ymm<double> {
 // tile computes only the vectors it stores). Full unrolling keeps acc[][] in registers.
 template <typename T, int MR, int NV, int BV = NV>
 inline void ymm_ukernel(int64_t kc, const T* __restrict a, const T* __restrict b,
-                        T* __restrict c, int64_t ldc, int64_t m, int64_t n, T alpha, T beta) {
+                        T* __restrict c, int64_t ldc, int64_t m, int64_t n, T alpha, T beta,
+                        const T* bias, bool relu) {
   using Y = Ymm<T>;
   using V = typename Y::V;
   constexpr int L = Y::L, NR = BV * L;
@@ -89,11 +99,11 @@ inline void ymm_ukernel(int64_t kc, const T* __restrict a, const T* __restrict b
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) {
       const __m256i k = Y::mask(n - v * L);
-      const V t = Y::mul(va, acc[i][v]);
-      if (beta == T(0))
-        Y::maskstore(ci + v * L, k, t);
-      else
-        Y::maskstore(ci + v * L, k, Y::fmadd(vb, Y::maskload(ci + v * L, k), t));
+      V t = Y::mul(va, acc[i][v]);
+      if (beta != T(0)) t = Y::fmadd(vb, Y::maskload(ci + v * L, k), t);
+      if (bias) t = Y::add(t, Y::set1(bias[i]));
+      if (relu) t = Y::relu(t);
+      Y::maskstore(ci + v * L, k, t);
     }
   }
 }
@@ -105,19 +115,19 @@ namespace fastbp::kernels::avx2 {
 static_assert(SNR == 16 && DNR == 8, "avx2 kernels are two vectors wide");
 
 void sgemm_avx2(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int64_t m,
-                int64_t n, float alpha, float beta) {
+                int64_t n, float alpha, float beta, const float* bias, bool relu) {
   if (n <= 8)
-    ymm_ukernel<float, SMR, 1, SNR / 8>(kc, a, b, c, ldc, m, n, alpha, beta);
+    ymm_ukernel<float, SMR, 1, SNR / 8>(kc, a, b, c, ldc, m, n, alpha, beta, bias, relu);
   else
-    ymm_ukernel<float, SMR, SNR / 8>(kc, a, b, c, ldc, m, n, alpha, beta);
+    ymm_ukernel<float, SMR, SNR / 8>(kc, a, b, c, ldc, m, n, alpha, beta, bias, relu);
 }
 
 void dgemm_avx2(int64_t kc, const double* a, const double* b, double* c, int64_t ldc, int64_t m,
-                int64_t n, double alpha, double beta) {
+                int64_t n, double alpha, double beta, const double* bias, bool relu) {
   if (n <= 4)
-    ymm_ukernel<double, DMR, 1, DNR / 4>(kc, a, b, c, ldc, m, n, alpha, beta);
+    ymm_ukernel<double, DMR, 1, DNR / 4>(kc, a, b, c, ldc, m, n, alpha, beta, bias, relu);
   else
-    ymm_ukernel<double, DMR, DNR / 4>(kc, a, b, c, ldc, m, n, alpha, beta);
+    ymm_ukernel<double, DMR, DNR / 4>(kc, a, b, c, ldc, m, n, alpha, beta, bias, relu);
 }
 
 }  // namespace fastbp::kernels::avx2

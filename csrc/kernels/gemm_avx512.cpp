@@ -25,6 +25,11 @@ struct Zmm<float> {
   static V load(const float* p) { return _mm512_load_ps(p); }
   static V fmadd(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
   static V mul(V a, V b) { return _mm512_mul_ps(a, b); }
+  static V add(V a, V b) { return _mm512_add_ps(a, b); }
+  // negatives to zero; NaN and -0.0 kept (an ordered compare is false for them)
+  static V relu(V v) {
+    return _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, zero(), _CMP_LT_OQ), zero());
+  }
   static V maskz_loadu(__mmask16 k, const float* p) { return _mm512_maskz_loadu_ps(k, p); }
   static V mask_loadu(V src, __mmask16 k, const float* p) { return _mm512_mask_loadu_ps(src, k, p); }
   static void mask_storeu(float* p, __mmask16 k, V v) { _mm512_mask_storeu_ps(p, k, v); }
@@ -39,6 +44,10 @@ struct Zmm<double> {
   static V load(const double* p) { return _mm512_load_pd(p); }
   static V fmadd(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
   static V mul(V a, V b) { return _mm512_mul_pd(a, b); }
+  static V add(V a, V b) { return _mm512_add_pd(a, b); }
+  static V relu(V v) {
+    return _mm512_mask_mov_pd(v, _mm512_cmp_pd_mask(v, zero(), _CMP_LT_OQ), zero());
+  }
   static V maskz_loadu(__mmask16 k, const double* p) {
     return _mm512_maskz_loadu_pd(static_cast<__mmask8>(k), p);
   }
@@ -120,7 +129,8 @@ struct InPlaceA {
 // right edge computes only the vectors it stores). Full unrolling keeps acc[][] in registers.
 template <typename T, int MR, int NV, int ROWS, class Rows, class ARows>
 inline void zmm_ukernel(int64_t kc, const ARows& a, const Rows& rows, T* __restrict c,
-                        int64_t ldc, int64_t m, int64_t n, T alpha, T beta) {
+                        int64_t ldc, int64_t m, int64_t n, T alpha, T beta, const T* bias,
+                        bool relu) {
   using Z = Zmm<T>;
   using V = typename Z::V;
   constexpr int L = Z::L;
@@ -162,12 +172,11 @@ inline void zmm_ukernel(int64_t kc, const ARows& a, const Rows& rows, T* __restr
     T* ci = c + i * ldc;
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) {
-      const V t = Z::mul(va, acc[i][v]);
-      if (beta == T(0))
-        Z::mask_storeu(ci + v * L, mask[v], t);
-      else
-        Z::mask_storeu(ci + v * L, mask[v],
-                       Z::fmadd(vb, Z::maskz_loadu(mask[v], ci + v * L), t));
+      V t = Z::mul(va, acc[i][v]);
+      if (beta != T(0)) t = Z::fmadd(vb, Z::maskz_loadu(mask[v], ci + v * L), t);
+      if (bias) t = Z::add(t, Z::set1(bias[i]));
+      if (relu) t = Z::relu(t);
+      Z::mask_storeu(ci + v * L, mask[v], t);
     }
   }
 }
@@ -177,19 +186,24 @@ inline void zmm_ukernel(int64_t kc, const ARows& a, const Rows& rows, T* __restr
 template <typename T, int MR, int NR, template <typename, int> class RowsOf, class Make,
           class ARows>
 inline void dispatch_tile(int64_t kc, const ARows& a, const Make& make, T* c, int64_t ldc,
-                          int64_t m, int64_t n, T alpha, T beta) {
+                          int64_t m, int64_t n, T alpha, T beta, const T* bias, bool relu) {
   constexpr int L = Zmm<T>::L;
   static_assert(NR == 2 * L || NR == 3 * L, "avx512 kernels are two or three vectors wide");
   if (n <= L) {
-    zmm_ukernel<T, MR, 1, MR>(kc, a, make.template get<RowsOf<T, 1>>(n), c, ldc, m, n, alpha, beta);
+    zmm_ukernel<T, MR, 1, MR>(kc, a, make.template get<RowsOf<T, 1>>(n), c, ldc, m, n, alpha,
+                              beta, bias, relu);
   } else if (NR == 3 * L && n > 2 * L) {
-    zmm_ukernel<T, MR, 3, MR>(kc, a, make.template get<RowsOf<T, 3>>(n), c, ldc, m, n, alpha, beta);
+    zmm_ukernel<T, MR, 3, MR>(kc, a, make.template get<RowsOf<T, 3>>(n), c, ldc, m, n, alpha,
+                              beta, bias, relu);
   } else if (m <= 4) {
-    zmm_ukernel<T, MR, 2, 4>(kc, a, make.template get<RowsOf<T, 2>>(n), c, ldc, m, n, alpha, beta);
+    zmm_ukernel<T, MR, 2, 4>(kc, a, make.template get<RowsOf<T, 2>>(n), c, ldc, m, n, alpha,
+                             beta, bias, relu);
   } else if (m <= 8) {
-    zmm_ukernel<T, MR, 2, 8>(kc, a, make.template get<RowsOf<T, 2>>(n), c, ldc, m, n, alpha, beta);
+    zmm_ukernel<T, MR, 2, 8>(kc, a, make.template get<RowsOf<T, 2>>(n), c, ldc, m, n, alpha,
+                             beta, bias, relu);
   } else {
-    zmm_ukernel<T, MR, 2, MR>(kc, a, make.template get<RowsOf<T, 2>>(n), c, ldc, m, n, alpha, beta);
+    zmm_ukernel<T, MR, 2, MR>(kc, a, make.template get<RowsOf<T, 2>>(n), c, ldc, m, n, alpha,
+                              beta, bias, relu);
   }
 }
 
@@ -220,20 +234,21 @@ struct MakeInPlace {
 template <typename T, int MR, int NR, class ARows>
 void rows_by_segments(int64_t kc, const ARows& a, const T* b, const int64_t* b_off,
                       const int64_t* v_off, const uint16_t* v_mask, int64_t segs, T* c,
-                      int64_t ldc, int64_t m, int64_t n, T alpha, T beta) {
+                      int64_t ldc, int64_t m, int64_t n, T alpha, T beta, const T* bias,
+                      bool relu) {
   switch (segs) {
     case 1:
       return dispatch_tile<T, MR, NR, InPlace1>(kc, a, MakeInPlace<T, 1>{b, b_off, v_off, v_mask},
-                                                c, ldc, m, n, alpha, beta);
+                                                c, ldc, m, n, alpha, beta, bias, relu);
     case 2:
       return dispatch_tile<T, MR, NR, InPlace2>(kc, a, MakeInPlace<T, 2>{b, b_off, v_off, v_mask},
-                                                c, ldc, m, n, alpha, beta);
+                                                c, ldc, m, n, alpha, beta, bias, relu);
     case 3:
       return dispatch_tile<T, MR, NR, InPlace3>(kc, a, MakeInPlace<T, 3>{b, b_off, v_off, v_mask},
-                                                c, ldc, m, n, alpha, beta);
+                                                c, ldc, m, n, alpha, beta, bias, relu);
     default:
       return dispatch_tile<T, MR, NR, InPlace4>(kc, a, MakeInPlace<T, 4>{b, b_off, v_off, v_mask},
-                                                c, ldc, m, n, alpha, beta);
+                                                c, ldc, m, n, alpha, beta, bias, relu);
   }
 }
 
@@ -242,42 +257,46 @@ void rows_by_segments(int64_t kc, const ARows& a, const T* b, const int64_t* b_o
 namespace fastbp::kernels::avx512 {
 
 void sgemm_avx512(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int64_t m,
-                  int64_t n, float alpha, float beta) {
+                  int64_t n, float alpha, float beta, const float* bias, bool relu) {
   dispatch_tile<float, SMR, SNR, PackedRows>(kc, PackedA<float, SMR>{a},
-                                             MakePacked<float, SNR>{b}, c, ldc, m, n, alpha, beta);
+                                             MakePacked<float, SNR>{b}, c, ldc, m, n, alpha, beta,
+                                             bias, relu);
 }
 
 void dgemm_avx512(int64_t kc, const double* a, const double* b, double* c, int64_t ldc,
-                  int64_t m, int64_t n, double alpha, double beta) {
+                  int64_t m, int64_t n, double alpha, double beta, const double* bias,
+                  bool relu) {
   dispatch_tile<double, DMR, DNR, PackedRows>(kc, PackedA<double, DMR>{a},
                                               MakePacked<double, DNR>{b}, c, ldc, m, n, alpha,
-                                              beta);
+                                              beta, bias, relu);
 }
 
 void sgemm_avx512_wide(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
-                       int64_t m, int64_t n, float alpha, float beta) {
+                       int64_t m, int64_t n, float alpha, float beta, const float* bias,
+                       bool relu) {
   dispatch_tile<float, WSMR, WSNR, PackedRows>(kc, PackedA<float, WSMR>{a},
                                                MakePacked<float, WSNR>{b}, c, ldc, m, n, alpha,
-                                               beta);
+                                               beta, bias, relu);
 }
 
 void dgemm_avx512_wide(int64_t kc, const double* a, const double* b, double* c, int64_t ldc,
-                       int64_t m, int64_t n, double alpha, double beta) {
+                       int64_t m, int64_t n, double alpha, double beta, const double* bias,
+                       bool relu) {
   dispatch_tile<double, WDMR, WDNR, PackedRows>(kc, PackedA<double, WDMR>{a},
                                                 MakePacked<double, WDNR>{b}, c, ldc, m, n, alpha,
-                                                beta);
+                                                beta, bias, relu);
 }
 
 // The rows kernels: B in place; A packed (lda == 0) or in place too, rows lda apart.
 #define FASTBP_ROWS_KERNEL(name, T, MR, NR)                                                     \
   void name(int64_t kc, const T* a, int64_t lda, const T* b, const int64_t* b_off,              \
             const int64_t* v_off, const uint16_t* v_mask, int64_t segs, T* c, int64_t ldc,      \
-            int64_t m, int64_t n, T alpha, T beta) {                                            \
+            int64_t m, int64_t n, T alpha, T beta, const T* bias, bool relu) {                \
     if (lda == 0)                                                                               \
       return rows_by_segments<T, MR, NR>(kc, PackedA<T, MR>{a}, b, b_off, v_off, v_mask, segs, \
-                                         c, ldc, m, n, alpha, beta);                            \
+                                         c, ldc, m, n, alpha, beta, bias, relu);                \
     rows_by_segments<T, MR, NR>(kc, InPlaceA<T>{a, lda}, b, b_off, v_off, v_mask, segs, c, ldc, \
-                                m, n, alpha, beta);                                             \
+                                m, n, alpha, beta, bias, relu);                                 \
   }
 FASTBP_ROWS_KERNEL(sgemm_avx512_rows, float, SMR, SNR)
 FASTBP_ROWS_KERNEL(dgemm_avx512_rows, double, DMR, DNR)

@@ -7,7 +7,7 @@
 template <typename T, int MR, int NR>
 inline void generic_gemm_ukernel(int64_t kc, const T* __restrict a, const T* __restrict b,
                                  T* __restrict c, int64_t ldc, int64_t m, int64_t n, T alpha,
-                                 T beta) {
+                                 T beta, const T* bias, bool relu) {
   T acc[MR][NR] = {};
   for (int64_t p = 0; p < kc; ++p) {
     const T* ap = a + p * MR;
@@ -24,5 +24,9 @@ inline void generic_gemm_ukernel(int64_t kc, const T* __restrict a, const T* __r
     } else {
       for (int64_t j = 0; j < n; ++j) ci[j] = alpha * acc[i][j] + beta * ci[j];
     }
+    if (bias)
+      for (int64_t j = 0; j < n; ++j) ci[j] = ci[j] + bias[i];
+    if (relu)
+      for (int64_t j = 0; j < n; ++j) ci[j] = ci[j] < T(0) ? T(0) : ci[j];
   }
 }

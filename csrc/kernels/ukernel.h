@@ -4,9 +4,11 @@
 
 namespace fastbp::kernels {
 
+// C = alpha * A B + beta * C, then bias[i] added to row i (bias not null), then relu: the
+// epilogue, applied to the values as they are stored.
 template <typename T>
 using gemm_ukernel = void (*)(int64_t kc, const T* a, const T* b, T* c, int64_t ldc,
-                              int64_t m, int64_t n, T alpha, T beta);
+                              int64_t m, int64_t n, T alpha, T beta, const T* bias, bool relu);
 
 // The same product with B's rows left in place. Vector v of row p of B (V = 64 / sizeof(T)
 // lanes, NR/V vectors) is `segs` masked loads: load s fills the lanes set in v_mask[v*segs + s]
@@ -18,13 +20,15 @@ template <typename T>
 using gemm_ukernel_rows = void (*)(int64_t kc, const T* a, int64_t lda, const T* b,
                                    const int64_t* b_off, const int64_t* v_off,
                                    const uint16_t* v_mask, int64_t segs, T* c, int64_t ldc,
-                                   int64_t m, int64_t n, T alpha, T beta);
+                                   int64_t m, int64_t n, T alpha, T beta, const T* bias, bool relu);
 
 #define FASTBP_DECLARE_UKERNELS(isa)                                                        \
   void sgemm_##isa(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,      \
-                   int64_t m, int64_t n, float alpha, float beta);                         \
+                   int64_t m, int64_t n, float alpha, float beta, const float* bias,      \
+                   bool relu);                                                             \
   void dgemm_##isa(int64_t kc, const double* a, const double* b, double* c, int64_t ldc,   \
-                   int64_t m, int64_t n, double alpha, double beta);
+                   int64_t m, int64_t n, double alpha, double beta, const double* bias,   \
+                   bool relu);
 
 // Tile sizes (MR rows x NR columns of C) that each kernel computes.
 namespace ref {
@@ -40,13 +44,15 @@ constexpr int SMR = 12, SNR = 32, DMR = 12, DNR = 16;
 constexpr int WSMR = 8, WSNR = 48, WDMR = 8, WDNR = 24;  // the wide tiles
 FASTBP_DECLARE_UKERNELS(avx512)
 void sgemm_avx512_wide(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
-                       int64_t m, int64_t n, float alpha, float beta);
+                       int64_t m, int64_t n, float alpha, float beta, const float* bias,
+                       bool relu);
 void dgemm_avx512_wide(int64_t kc, const double* a, const double* b, double* c, int64_t ldc,
-                       int64_t m, int64_t n, double alpha, double beta);
+                       int64_t m, int64_t n, double alpha, double beta, const double* bias,
+                       bool relu);
 #define FASTBP_DECLARE_ROWS_UKERNEL(name, T)                                                 \
   void name(int64_t kc, const T* a, int64_t lda, const T* b, const int64_t* b_off,           \
             const int64_t* v_off, const uint16_t* v_mask, int64_t segs, T* c, int64_t ldc,   \
-            int64_t m, int64_t n, T alpha, T beta);
+            int64_t m, int64_t n, T alpha, T beta, const T* bias, bool relu);
 FASTBP_DECLARE_ROWS_UKERNEL(sgemm_avx512_rows, float)
 FASTBP_DECLARE_ROWS_UKERNEL(dgemm_avx512_rows, double)
 FASTBP_DECLARE_ROWS_UKERNEL(sgemm_avx512_wide_rows, float)
