@@ -239,9 +239,17 @@ void gemm_driver(int64_t M, int64_t N, int64_t K, T alpha, const PackA& pack_a,
         thread_local std::vector<int64_t> seg_off;
         thread_local std::vector<uint16_t> seg_mask;
         thread_local std::vector<int> seg_count;
-        if (direct.base || a_rows) {
+        // the cuts depend on the columns' geometry only: the last ones serve again when it
+        // repeats, as for each image of a convolution and each k slice (lenet-c1, ppg-c1 -4%)
+        constexpr int kKey = 8;
+        thread_local int64_t seg_key[kKey] = {};  // NR = 0: nothing cut yet
+        const InPlaceB<T> b_rows = direct.base ? direct : InPlaceB<T>{};
+        const int64_t key[kKey] = {NR, direct.base != nullptr, b_rows.run, b_rows.pitch,
+                                   b_rows.group, b_rows.group_pitch, jc, nb};
+        const bool again = std::equal(key, key + kKey, seg_key);
+        if ((direct.base || a_rows) && !again) {
+          std::copy(key, key + kKey, seg_key);
           // a packed sliver is one run of NR columns
-          const InPlaceB<T> b_rows = direct.base ? direct : InPlaceB<T>{};
           seg_off.resize(n_bs * kSeg);
           seg_mask.resize(n_bs * kSeg);
           seg_count.resize(n_bs);
