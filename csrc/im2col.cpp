@@ -20,37 +20,6 @@ inline void valid_range(int64_t Wo, int64_t W, int64_t s, int64_t off, int64_t& 
   hi = std::max(std::min(hi, Wo), lo);
 }
 
-// Channel c's row phase rp of a stride-2 input (pad_input): each input row read once and split
-// into both column phases, input column iw landing in phase (iw + pw) % 2 at column
-// (iw + pw) / 2.
-template <typename T>
-void pad_column_phases(const ConvGeometry& g, const PaddedInput& L, const T* x, int64_t x_image,
-                       int64_t count, T* x_pad, int64_t c, int64_t rp,
-                       kernels::split_row_fn<T> split) {
-  const int64_t pe = g.pw % 2, je = g.pw / 2, jo = (g.pw + 1) / 2;  // where iw = 0 and 1 land
-  const int64_t ne = (g.W + 1) / 2, no = g.W / 2;
-  for (int64_t b = 0; b < count; ++b) {
-    T* ev = x_pad + c * L.channel_size() + ((rp * 2 + pe) * L.images + b) * L.image;
-    T* od = x_pad + c * L.channel_size() + ((rp * 2 + 1 - pe) * L.images + b) * L.image;
-    const T* src = x + b * x_image + c * g.H * g.W;
-    for (int64_t rq = 0; rq < L.Hq; ++rq) {
-      T* de = ev + rq * L.Wq;
-      T* dd = od + rq * L.Wq;
-      const int64_t ih = rq * g.sh + rp - g.ph;
-      if (ih < 0 || ih >= g.H) {
-        std::fill(de, de + L.Wq, T(0));
-        std::fill(dd, dd + L.Wq, T(0));
-        continue;
-      }
-      std::fill(de, de + je, T(0));
-      std::fill(dd, dd + jo, T(0));
-      split(src + ih * g.W, g.W, de + je, dd + jo);
-      std::fill(de + je + ne, de + L.Wq, T(0));
-      std::fill(dd + jo + no, dd + L.Wq, T(0));
-    }
-  }
-}
-
 }  // namespace
 
 
@@ -123,7 +92,30 @@ void pad_input(const ConvGeometry& g, const PaddedInput& L, const T* x, int64_t 
   for (int64_t c = c0; c < c1; ++c)
     for (int64_t rp = 0; rp < g.sh; ++rp) {
       if (split) {
-        pad_column_phases(g, L, x, x_image, count, x_pad, c, rp, split);
+        // both column phases of a row in one pass over it: input column iw lands in phase
+        // (iw + pw) % 2 at column (iw + pw) / 2
+        const int64_t pe = g.pw % 2, je = g.pw / 2, jo = (g.pw + 1) / 2;  // iw = 0 and 1
+        const int64_t ne = (g.W + 1) / 2, no = g.W / 2;
+        for (int64_t b = 0; b < count; ++b) {
+          T* ev = x_pad + c * L.channel_size() + ((rp * 2 + pe) * L.images + b) * L.image;
+          T* od = x_pad + c * L.channel_size() + ((rp * 2 + 1 - pe) * L.images + b) * L.image;
+          const T* src = x + b * x_image + c * g.H * g.W;
+          for (int64_t rq = 0; rq < L.Hq; ++rq) {
+            T* de = ev + rq * L.Wq;
+            T* dd = od + rq * L.Wq;
+            const int64_t ih = rq * g.sh + rp - g.ph;
+            if (ih < 0 || ih >= g.H) {
+              std::fill(de, de + L.Wq, T(0));
+              std::fill(dd, dd + L.Wq, T(0));
+              continue;
+            }
+            std::fill(de, de + je, T(0));
+            std::fill(dd, dd + jo, T(0));
+            split(src + ih * g.W, g.W, de + je, dd + jo);
+            std::fill(de + je + ne, de + L.Wq, T(0));
+            std::fill(dd + jo + no, dd + L.Wq, T(0));
+          }
+        }
         continue;
       }
       for (int64_t cp = 0; cp < g.sw; ++cp) {
