@@ -6,6 +6,7 @@
 
 #include "dispatch.h"
 #include "gemm/driver.h"
+#include "gemm/pack.h"
 
 namespace fastbp {
 namespace {
@@ -88,36 +89,8 @@ void pad_input(const ConvGeometry& g, const PaddedInput& L, const T* x, int64_t 
                int64_t count, T* x_pad, int64_t c0, int64_t c1) {
   if (c1 < 0) c1 = g.C;
   if (c1 == g.C) std::fill(x_pad + L.size() - L.slack, x_pad + L.size(), T(0));
-  const kernels::split_row_fn<T> split = g.sw == 2 ? split_row_kernel<T>() : nullptr;
   for (int64_t c = c0; c < c1; ++c)
-    for (int64_t rp = 0; rp < g.sh; ++rp) {
-      if (split) {
-        // both column phases of a row in one pass over it: input column iw lands in phase
-        // (iw + pw) % 2 at column (iw + pw) / 2
-        const int64_t pe = g.pw % 2, je = g.pw / 2, jo = (g.pw + 1) / 2;  // iw = 0 and 1
-        const int64_t ne = (g.W + 1) / 2, no = g.W / 2;
-        for (int64_t b = 0; b < count; ++b) {
-          T* ev = x_pad + c * L.channel_size() + ((rp * 2 + pe) * L.images + b) * L.image;
-          T* od = x_pad + c * L.channel_size() + ((rp * 2 + 1 - pe) * L.images + b) * L.image;
-          const T* src = x + b * x_image + c * g.H * g.W;
-          for (int64_t rq = 0; rq < L.Hq; ++rq) {
-            T* de = ev + rq * L.Wq;
-            T* dd = od + rq * L.Wq;
-            const int64_t ih = rq * g.sh + rp - g.ph;
-            if (ih < 0 || ih >= g.H) {
-              std::fill(de, de + L.Wq, T(0));
-              std::fill(dd, dd + L.Wq, T(0));
-              continue;
-            }
-            std::fill(de, de + je, T(0));
-            std::fill(dd, dd + jo, T(0));
-            split(src + ih * g.W, g.W, de + je, dd + jo);
-            std::fill(de + je + ne, de + L.Wq, T(0));
-            std::fill(dd + jo + no, dd + L.Wq, T(0));
-          }
-        }
-        continue;
-      }
+    for (int64_t rp = 0; rp < g.sh; ++rp)
       for (int64_t cp = 0; cp < g.sw; ++cp) {
         // columns j of this phase whose padded column j*sw + cp is input column iw in [0, W)
         const int64_t j0 = std::min(ceil_div(std::max<int64_t>(g.pw - cp, 0), g.sw), L.Wq);
@@ -136,13 +109,14 @@ void pad_input(const ConvGeometry& g, const PaddedInput& L, const T* x, int64_t 
             std::fill(d, d + j0, T(0));
             if (g.sw == 1)
               std::copy(row, row + (j1 - j0), d + j0);
+            else if (g.sw == 2)
+              pack_detail::copy_evens(row, j1 - j0, d + j0);
             else
               for (int64_t j = j0; j < j1; ++j) d[j] = row[(j - j0) * g.sw];
             std::fill(d + j1, d + L.Wq, T(0));
           }
         }
       }
-    }
 }
 
 int64_t make_pixel_runs(const ConvGeometry& g, const PaddedInput& L, int64_t pix, int64_t count,
@@ -188,19 +162,6 @@ kernels::gather_rows_fn<double> gather_rows_kernel<double>() {
   namespace k = kernels;
   return for_active_path(&k::ref::dgather_rows, FASTBP_X86(k::avx2::dgather_rows),
                          FASTBP_X86(k::avx512::dgather_rows));
-}
-
-template <>
-kernels::split_row_fn<float> split_row_kernel<float>() {
-  namespace k = kernels;
-  return for_active_path(&k::ref::ssplit_row, FASTBP_X86(k::avx2::ssplit_row),
-                         FASTBP_X86(k::avx512::ssplit_row));
-}
-template <>
-kernels::split_row_fn<double> split_row_kernel<double>() {
-  namespace k = kernels;
-  return for_active_path(&k::ref::dsplit_row, FASTBP_X86(k::avx2::dsplit_row),
-                         FASTBP_X86(k::avx512::dsplit_row));
 }
 
 template <typename T>

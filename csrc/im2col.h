@@ -91,9 +91,6 @@ int64_t make_pixel_runs(const ConvGeometry& g, const PaddedInput& L, int64_t pix
 // The packers' copy loop for the active CPU path (kernels/gather.h).
 template <typename T>
 kernels::gather_rows_fn<T> gather_rows_kernel();
-// Its even/odd split of a row (a stride-2 input's column phases).
-template <typename T>
-kernels::split_row_fn<T> split_row_kernel();
 
 // x += col2im(col), where row r of col starts at col + r*ld_col; zero x first for a plain col2im.
 template <typename T>

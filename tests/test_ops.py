@@ -174,11 +174,6 @@ CONV2D_SHAPES = [
     ((2, 3, 24, 25), (19, 3, 3, 3), 1, 1, 1, 1),
     ((2, 5, 23, 25), (17, 5, 1, 1), 1, 0, 1, 1),
     ((2, 6, 24, 25), (9, 2, 3, 3), 1, 1, 1, 3),
-    # stride 2: each input row split into its two column phases, rows past two vectors wide
-    # (loop and masked tail), even and odd widths and paddings
-    ((2, 3, 9, 71), (5, 3, 3, 3), 2, (1, 3), 1, 1),
-    ((1, 2, 6, 64), (4, 2, 5, 5), (1, 2), (2, 2), 1, 1),
-    ((1, 2, 5, 33), (4, 2, 3, 3), 2, (0, 0), 1, 1),
 ]
 
 

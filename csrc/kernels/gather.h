@@ -17,16 +17,8 @@ using gather_rows_fn = void (*)(const T* src, const int64_t* tap, int64_t rows,
                                 const GatherRun* runs, int64_t n_runs, T* out,
                                 int64_t row_stride);
 
-// A row split into its even and odd elements: even[i] = src[2i] for i < (n + 1) / 2,
-// odd[i] = src[2i + 1] for i < n / 2; only src[0, n) is read. A stride-2 input's two column
-// phases.
-template <typename T>
-using split_row_fn = void (*)(const T* src, int64_t n, T* even, T* odd);
-
 #define FASTBP_DECLARE_GATHER(isa)                                                          \
   namespace isa {                                                                            \
-  void ssplit_row(const float* src, int64_t n, float* even, float* odd);                     \
-  void dsplit_row(const double* src, int64_t n, double* even, double* odd);                  \
   void sgather_rows(const float* src, const int64_t* tap, int64_t rows, const GatherRun* runs, \
                     int64_t n_runs, float* out, int64_t row_stride);                        \
   void dgather_rows(const double* src, const int64_t* tap, int64_t rows,                     \

@@ -1,4 +1,4 @@
-// ref gather_rows and split_row: the portable bodies built with this ISA's flags (see CMakeLists.txt).
+// ref gather_rows: the portable body built with this ISA's flags (see CMakeLists.txt).
 #include "gather.h"
 
 namespace {
@@ -13,11 +13,5 @@ void sgather_rows(const float* src, const int64_t* tap, int64_t rows, const Gath
 void dgather_rows(const double* src, const int64_t* tap, int64_t rows, const GatherRun* runs,
                   int64_t n_runs, double* out, int64_t row_stride) {
   generic_gather_rows(src, tap, rows, runs, n_runs, out, row_stride);
-}
-void ssplit_row(const float* src, int64_t n, float* even, float* odd) {
-  generic_split_row(src, n, even, odd);
-}
-void dsplit_row(const double* src, int64_t n, double* even, double* odd) {
-  generic_split_row(src, n, even, odd);
 }
 }  // namespace fastbp::kernels::ref

@@ -17,13 +17,3 @@ void generic_gather_rows(const T* __restrict src, const int64_t* tap, int64_t ro
     }
   }
 }
-
-template <typename T>
-void generic_split_row(const T* __restrict src, int64_t n, T* __restrict even,
-                       T* __restrict odd) {
-  for (int64_t i = 0; 2 * i + 1 < n; ++i) {
-    even[i] = src[2 * i];
-    odd[i] = src[2 * i + 1];
-  }
-  if (n % 2) even[n / 2] = src[n - 1];
-}
