@@ -85,11 +85,14 @@ def _torch():
     return pytest.importorskip("torch")
 
 
-def _to_torch(torch, value):
+def _to_torch(torch, value, double=False):
+    """value as torch's; with double, float32 data as float64 (torch's exact answer)."""
+    def data(a):
+        return a.astype(np.float64) if double and a.dtype == np.float32 else a.copy()
     if isinstance(value, Tensor):
-        return torch.tensor(value.data.copy(), requires_grad=value.requires_grad)
+        return torch.tensor(data(value.data), requires_grad=value.requires_grad)
     if isinstance(value, np.ndarray):
-        return torch.tensor(value.copy())
+        return torch.tensor(data(value))
     return value
 
 
@@ -107,12 +110,13 @@ def _math_attention(torch, name):
     return sdpa_kernel(SDPBackend.MATH)
 
 
-def _run_both(torch, name, args, kwargs, seed):
-    """Forward and the gradient of a random projection of the first output, ours and torch's."""
+def _run_both(torch, name, args, kwargs, seed, double=False):
+    """Forward and the gradient of a random projection of the first output, ours and torch's
+    (torch's in float64 with double)."""
     op = OPS[name]
     ours = tuple(Tensor(a.data.copy(), requires_grad=a.requires_grad) if isinstance(a, Tensor)
                  else (a.copy() if isinstance(a, np.ndarray) else a) for a in args)
-    theirs = tuple(_to_torch(torch, a) for a in args)
+    theirs = tuple(_to_torch(torch, a, double) for a in args)
     out = _tuple(op.fn(*ours, **kwargs))[0]
     with warnings.catch_warnings(), _math_attention(torch, name):
         warnings.simplefilter("ignore")  # torch's notes, e.g. on 'same' padding with even kernels
@@ -121,7 +125,7 @@ def _run_both(torch, name, args, kwargs, seed):
     grads = [], []
     if out.requires_grad:
         (out * Tensor(weights)).sum().backward()
-        (ref * torch.tensor(weights)).sum().backward()
+        (ref * torch.tensor(weights).to(ref.dtype)).sum().backward()
         grads = ([a.grad for a in ours if isinstance(a, Tensor) and a.requires_grad],
                  [a.grad for a in theirs if isinstance(a, torch.Tensor) and a.requires_grad])
     return out, ref, grads
@@ -132,14 +136,32 @@ def _run_both(torch, name, args, kwargs, seed):
 def test_functional_op_matches_torch(name, data):
     torch = _torch()
     args, kwargs = data.draw(OPS[name].valid, label="call")
-    out, ref, (grads, ref_grads) = _run_both(torch, name, args, kwargs,
-                                             data.draw(st.integers(0, 2**32 - 1)))
-    _close(out.data, ref.detach().numpy(), f"{name} forward")
+    seed = data.draw(st.integers(0, 2**32 - 1))
+    out, ref, (grads, ref_grads) = _run_both(torch, name, args, kwargs, seed)
     assert out.dtype == ref.detach().numpy().dtype
+    exact = []  # torch in float64, made when torch's float32 answer and ours differ
+
+    def check(got, i, what):  # i: None for the forward, else the gradient of tensor argument i
+        want = ref.detach() if i is None else ref_grads[i]
+        try:
+            _close(got, want.numpy(), what)
+        except AssertionError:
+            # torch's float32 rounding can be the larger error: a layer_norm over two nearly
+            # equal values has a gradient that cancels to 2% of its terms, where torch's float32
+            # is 2% off and fastbp's within 1e-6. Then float64 torch decides.
+            if np.asarray(got).dtype != np.float32:
+                raise
+            if not exact:
+                exact.append(_run_both(torch, name, args, kwargs, seed, double=True))
+            _, ref64, (_, grads64) = exact[0]
+            want64 = ref64.detach() if i is None else grads64[i]
+            _close(got, want64.numpy().astype(np.float32), what + " (against float64 torch)")
+
+    check(out.data, None, f"{name} forward")
     for i, (g, r) in enumerate(zip(grads, ref_grads)):
         if r is None:
             continue
-        _close(g, r.numpy(), f"{name} gradient of tensor argument {i}")
+        check(g, i, f"{name} gradient of tensor argument {i}")
 
 
 # --- NaN and inf propagate as in torch ----------------------------------------------------------
