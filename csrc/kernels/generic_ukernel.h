@@ -4,6 +4,8 @@
 #pragma once
 #include <cstdint>
 
+#include "generic_epilogue.h"
+
 template <typename T, int MR, int NR>
 inline void generic_gemm_ukernel(int64_t kc, const T* __restrict a, const T* __restrict b,
                                  T* __restrict c, int64_t ldc, int64_t m, int64_t n, T alpha,
@@ -24,9 +26,6 @@ inline void generic_gemm_ukernel(int64_t kc, const T* __restrict a, const T* __r
     } else {
       for (int64_t j = 0; j < n; ++j) ci[j] = alpha * acc[i][j] + beta * ci[j];
     }
-    if (bias)
-      for (int64_t j = 0; j < n; ++j) ci[j] = ci[j] + bias[i];
-    if (relu)
-      for (int64_t j = 0; j < n; ++j) ci[j] = ci[j] < T(0) ? T(0) : ci[j];
   }
+  generic_bias_rows(c, ldc, c, ldc, m, n, bias, relu);  // the epilogue (epilogue.h)
 }
