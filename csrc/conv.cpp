@@ -10,6 +10,7 @@
 #include "conv_pack.h"
 #include "conv_weight_cl.h"
 #include "conv_winograd.h"
+#include "gemm/banded.h"
 #include "gemm/driver.h"
 #include "gemm/pack.h"
 #include "im2col.h"
@@ -51,9 +52,12 @@ GroupShape group_shape(const ConvParams& p) {
 // lenet 28x28 k=25 -15%, ppg k=36 -6%; 14x14 with k=800 or 2304 was 7% slower, so stays buffered).
 constexpr int64_t kIntoYPixels = 512, kIntoYShallowPixels = 128, kIntoYShallowK = 64;
 
-// Images per GEMM: enough pixels for full-width panels.
-int64_t images_per_gemm(int64_t images, int64_t pixels_per_image) {
-  return std::clamp<int64_t>(ceil_div(1024, std::max<int64_t>(pixels_per_image, 1)), 1,
+// Images per GEMM: enough pixels for full-width panels, `columns` of them. A banded forward
+// takes twice as many, so that each band of one output row spans a few panels rather than
+// straddling two (lenet-c2: 11 images, -2% at 1 thread and -5% at 2 against 6).
+constexpr int64_t kGemmColumns = 1024, kBandedGemmColumns = 2048;
+int64_t images_per_gemm(int64_t images, int64_t pixels_per_image, int64_t columns) {
+  return std::clamp<int64_t>(ceil_div(columns, std::max<int64_t>(pixels_per_image, 1)), 1,
                              std::max<int64_t>(images, 1));
 }
 
@@ -63,10 +67,11 @@ int64_t images_per_gemm(int64_t images, int64_t pixels_per_image) {
 // threads idle: pw-1x1 -5% at 2 threads). How the columns of a GEMM are cut does not change its
 // results, so neither does the limit.
 template <typename T>
-int64_t images_within_limit(int64_t images, int64_t pixels_per_image, int64_t per_image) {
+int64_t images_within_limit(int64_t images, int64_t pixels_per_image, int64_t per_image,
+                            int64_t columns = kGemmColumns) {
   const int64_t budget = static_cast<int64_t>(workspace_limit() / sizeof(T));
   const int64_t most = std::clamp<int64_t>(budget / std::max<int64_t>(per_image, 1), 1,
-                                           images_per_gemm(images, pixels_per_image));
+                                           images_per_gemm(images, pixels_per_image, columns));
   return images > 0 ? ceil_div(images, ceil_div(images, most)) : most;
 }
 
@@ -88,51 +93,55 @@ double conv_flops(const ConvParams& p, const GroupShape& s) {
   return 2.0 * p.N * p.O * s.P * s.KK;
 }
 
-// The im2col matrix of a run of images, KK x (images*P), read from their padded copy.
-// Forward reads it with pixels as lanes (B of W col), dW with kernel rows as lanes (B = colᵀ).
+// The im2col matrix of a run of images, KK x (images*P), read from their padded copy with kernel
+// rows as lanes and pixels as k steps (B = colᵀ of the weight gradient).
 template <typename T>
 struct ColPacker {
   const ConvGeometry& g;
   const PaddedInput& L;
   const T* x_pad;  // first channel of the group
-  bool pixels_are_lanes;
   kernels::gather_rows_fn<T> copy_rows = gather_rows_kernel<T>();
 
-  // rows [q0, q0 + rows) of col at the pixels of `runs`: row r to out + r*row_stride
-  void gather(int64_t q0, int64_t rows, const PixelRun* runs, int64_t n_runs, T* out,
-              int64_t row_stride) const {
-    copy_rows(x_pad, L.tap.data() + q0, rows, runs, n_runs, out, row_stride);
-  }
-
   void pack(int64_t lane0, int64_t lanes, int64_t k0, int64_t kc, int width, T* dst) const {
+    // gather a few dozen pixels of each row contiguously, then transpose that small block into
+    // the packed layout
+    constexpr int64_t kChunk = 64;
     thread_local std::vector<PixelRun> runs;
-    if (pixels_are_lanes) {
-      runs.resize(lanes);
-      const int64_t n = make_pixel_runs(g, L, lane0, lanes, runs.data());
-      gather(k0, kc, runs.data(), n, dst, width);
-    } else {
-      // kernel rows as lanes: gather a few dozen pixels of each row contiguously, then
-      // transpose that small block into the packed layout
-      constexpr int64_t kChunk = 64;
-      thread_local std::vector<T> rows;
-      rows.resize(lanes * kChunk);
-      runs.resize(kChunk);
-      for (int64_t p0 = 0; p0 < kc; p0 += kChunk) {
-        const int64_t pc = std::min(kChunk, kc - p0);
-        const int64_t n = make_pixel_runs(g, L, k0 + p0, pc, runs.data());
-        gather(lane0, lanes, runs.data(), n, rows.data(), pc);
-        StridedPacker<T>{rows.data(), pc, 1}.pack(0, lanes, 0, pc, width, dst + p0 * width);
-      }
+    thread_local std::vector<T> rows;
+    rows.resize(lanes * kChunk);
+    runs.resize(kChunk);
+    for (int64_t p0 = 0; p0 < kc; p0 += kChunk) {
+      const int64_t pc = std::min(kChunk, kc - p0);
+      const int64_t n = make_pixel_runs(g, L, k0 + p0, pc, runs.data());
+      copy_rows(x_pad, L.tap.data() + lane0, lanes, runs.data(), n, rows.data(), pc);
+      StridedPacker<T>{rows.data(), pc, 1}.pack(0, lanes, 0, pc, width, dst + p0 * width);
     }
     zero_lanes(lanes, kc, width, dst);
   }
+};
 
-  // with padded pixel numbering, col[q][j] = x_pad[tap[q] + j]: rows the kernel can read in place
-  InPlaceB<T> in_place() const {
-    if (!pixels_are_lanes || L.order == PixelOrder::compact) return {};
-    if (L.order == PixelOrder::padded) return {x_pad, L.tap.data()};
-    return {x_pad, L.tap.data(), L.run, L.Wq, g.Ho, L.image};
+// The im2col matrix of a run of images read from their padded copy with pixels as lanes: B of
+// the forward's W col. Row q at pixel j is at.base[at.off[q] + at.pos(j)] (the pixel order's
+// runs); the driver reads it there in place where the order allows, else this packs it.
+template <typename T>
+struct PixelColPacker {
+  InPlaceB<T> at;  // base: the group's first channel
+  bool in_place_ok;
+  kernels::gather_rows_fn<T> copy_rows = gather_rows_kernel<T>();
+
+  void pack(int64_t lane0, int64_t lanes, int64_t k0, int64_t kc, int width, T* dst) const {
+    thread_local std::vector<PixelRun> runs;
+    runs.resize(lanes);
+    int64_t n = 0;
+    for (int64_t out = 0; out < lanes; ++n) {  // runs cut where output rows end
+      const int64_t j = lane0 + out, len = std::min(lanes - out, at.run - j % at.run);
+      runs[n] = PixelRun{out, len, at.pos(j)};
+      out += len;
+    }
+    copy_rows(at.base, at.off + k0, kc, runs.data(), n, dst, width);
+    zero_lanes(lanes, kc, width, dst);
   }
+  InPlaceB<T> in_place() const { return in_place_ok ? at : InPlaceB<T>{}; }
 };
 
 // With one output row (column) the stride along it plays no part; a stride of 1 there keeps the
@@ -153,6 +162,21 @@ const char* conv2d_forward_algorithm(const ConvParams& params) {
 template const char* conv2d_forward_algorithm<float>(const ConvParams&);
 template const char* conv2d_forward_algorithm<double>(const ConvParams&);
 
+// Output rows whose taps reach into the padding are computed apart, without those taps, when
+// that skips at least this share of the multiplies (5x5 with padding 2 on 14x14: 8.6%; 3x3
+// with padding 1 on 7x7: 9.5%).
+constexpr double kMinSkippedTaps = 0.05;
+
+// The forward's bands of output rows: in runs of the same kernel rows that read the image
+// (row_bands), where skipping the others pays; else one band of every row and tap.
+static std::vector<RowBand> forward_bands(const ConvGeometry& g) {
+  const std::vector<RowBand> bands = row_bands(g);
+  double used = 0;
+  for (const RowBand& b : bands) used += double(b.r1 - b.r0) * double(b.k1 - b.k0);
+  if (bands.size() > 1 && used <= (1.0 - kMinSkippedTaps) * double(g.Ho * g.kh)) return bands;
+  return {RowBand{0, g.Ho, 0, g.kh}};
+}
+
 template <typename T>
 void conv2d_forward(const ConvParams& params, const T* x, const T* w, const T* bias, T* y,
                     bool relu) {
@@ -163,32 +187,48 @@ void conv2d_forward(const ConvParams& params, const T* x, const T* w, const T* b
   int64_t run = 0;
   const bool rows_kernel = gemm_blocking<T>(active_capability()).rows_kernel != nullptr;
   const PixelOrder order = in_place_order(s.geom, 64 / sizeof(T), run, rows_kernel);
-  const int64_t img_pitch = pixels_per_image(s.geom, order, run);  // in the GEMM's columns
+  // the pitch of output rows among the GEMM's columns (their pixels per row, dropped ones
+  // included), and of images
+  const int64_t Wq = ceil_div(PaddedInput::padded_cols(s.geom), p.sw);
+  const int64_t row_pitch =
+      order == PixelOrder::padded ? Wq : order == PixelOrder::row_runs ? run : p.Wo;
+  const int64_t img_pitch = p.Ho * row_pitch;
   // When no pixel is dropped (the GEMM's columns of an image are y's pixels in order) and one
   // image is enough for a GEMM, each GEMM takes one image and writes straight into y, adding the
   // bias and applying relu as each of its tasks finishes: no result buffer and no copy.
   const bool into_y = img_pitch == s.P && (s.P >= kIntoYPixels ||
                                             (s.P >= kIntoYShallowPixels && s.KK <= kIntoYShallowK));
+  // Otherwise bands of output rows that skip the taps on padding, where the GEMM reads both
+  // operands in place (gemm/banded.h), results side by side in the result buffer. A band of one
+  // row has runs of row_pitch pixels (Wq with padded numbering), which its vectors must load in
+  // at most kMaxRunSegments pieces.
+  constexpr int64_t kVec = 64 / sizeof(T);
+  const bool runs_fit = row_pitch * (kMaxRunSegments - 1) >= kVec - 1 || kVec % row_pitch == 0;
+  const bool banded = !into_y && order != PixelOrder::compact && runs_fit &&
+                      banded_gemm_applies<T>(s.Og);
+  const std::vector<RowBand> bands =
+      banded ? forward_bands(s.geom) : std::vector<RowBand>{RowBand{0, p.Ho, 0, p.kh}};
   // a thread's buffers: the padded images of a chunk and the GEMM's result for them
   const int64_t padded_image = s.Cg * PaddedInput::phase_image(s.geom) * p.sh * p.sw;
   const int64_t result_image = into_y ? 0 : s.Og * img_pitch;
   const int64_t nb =
-      into_y ? 1 : images_within_limit<T>(p.N, img_pitch, padded_image + result_image);
+      into_y ? 1
+             : images_within_limit<T>(p.N, img_pitch, padded_image + result_image,
+                                      bands.size() > 1 ? kBandedGemmColumns : kGemmColumns);
   const int64_t n_chunks = ceil_div(p.N, nb);
   const PaddedInput L(s.geom, nb, order, run);
-  // pitch of output rows in the GEMM's result; columns of `count` images
-  const int64_t row_pitch = order == PixelOrder::padded ? L.Wq : order == PixelOrder::row_runs ? run : p.Wo;
-  auto columns = [&](int64_t count) {
-    return order == PixelOrder::padded ? (count - 1) * img_pitch + p.Ho * row_pitch
-                                       : count * img_pitch;
-  };
+  // each band's rows of col: the taps whose kernel row reads the image for its output rows
+  std::vector<std::vector<int64_t>> cols(bands.size() > 1 ? bands.size() : 0);
+  for (size_t i = 0; i < cols.size(); ++i)
+    for (int64_t c = 0; c < s.Cg; ++c)
+      for (int64_t ki = bands[i].k0; ki < bands[i].k1; ++ki)
+        for (int64_t kj = 0; kj < p.kw; ++kj) cols[i].push_back((c * p.kh + ki) * p.kw + kj);
   const int64_t pad_size = round_up(L.size(), 16), work = pad_size + nb * result_image;
   const Split th = split_threads<T>(n_chunks * p.groups, conv_flops(p, s), work);
   AlignedBuffer<T> buffers(th.outer * work);
   parallel_for(n_chunks * p.groups, th.outer, [&](int64_t item, int tid) {
     const int64_t n0 = (item / p.groups) * nb, g = item % p.groups;
-    const int64_t count = std::min(nb, p.N - n0);
-    const int64_t N = columns(count);
+    const int64_t count = std::min(nb, p.N - n0), N = count * img_pitch;
     T* x_pad = buffers.data() + tid * work;
     T* c = x_pad + pad_size;
     // with all threads inside this chunk's GEMM, they share its copies in and out too, from 16K
@@ -198,30 +238,56 @@ void conv2d_forward(const ConvParams& params, const T* x, const T* w, const T* b
       pad_input(s.geom, L, x + n0 * s.x_image + g * s.Cg * p.H * p.W, s.x_image, count, x_pad, ch,
                 ch + 1);
     });
-    const StridedPacker<T> w_rows{w + g * s.Og * s.KK, s.KK, 1};
-    const ColPacker<T> cols{s.geom, L, x_pad, true};
-    if (into_y) {
-      gemm_driver<T>(s.Og, N, s.KK, T(1), w_rows, cols, T(0), y + n0 * s.y_image + g * s.Og * s.P,
-                     s.P, th.inner, relu ? Epilogue::relu : Epilogue::none,
-                     bias ? bias + g * s.Og : nullptr);
-      return;
+    const T* w_g = w + g * s.Og * s.KK;
+    const T* bias_g = bias ? bias + g * s.Og : nullptr;
+    // a band's pixels: per image `rows` runs of `run` pixels, Wq apart, or with padded
+    // numbering one run of all its rows; images L.image apart
+    const auto pixels = [&](int64_t r0, int64_t rows, const int64_t* tap) {
+      const bool one_run = order == PixelOrder::padded;
+      return InPlaceB<T>{x_pad + r0 * L.Wq, tap, one_run ? rows * Wq : row_pitch, L.Wq,
+                         one_run ? 1 : rows, L.image};
+    };
+    if (!cols.empty()) {
+      std::vector<ColumnBand<T>> column_bands;
+      for (size_t i = 0; i < cols.size(); ++i) {
+        const int64_t rows = bands[i].r1 - bands[i].r0;
+        column_bands.push_back(ColumnBand<T>{count * rows * row_pitch, cols[i].data(),
+                                             int64_t(cols[i].size()),
+                                             pixels(bands[i].r0, rows, nullptr)});
+      }
+      banded_gemm<T>(s.Og, s.KK, w_g, s.KK, L.tap.data(), column_bands, c, N, th.inner);
+    } else {
+      const PixelColPacker<T> b_cols{pixels(0, p.Ho, L.tap.data()),
+                                     order != PixelOrder::compact};
+      if (into_y) {
+        gemm_driver<T>(s.Og, N, s.KK, T(1), StridedPacker<T>{w_g, s.KK, 1}, b_cols, T(0),
+                       y + n0 * s.y_image + g * s.Og * s.P, s.P, th.inner,
+                       relu ? Epilogue::relu : Epilogue::none, bias_g);
+        return;
+      }
+      gemm_driver<T>(s.Og, N, s.KK, T(1), StridedPacker<T>{w_g, s.KK, 1}, b_cols, T(0), c, N,
+                     th.inner);
     }
-    gemm_driver<T>(s.Og, N, s.KK, T(1), w_rows, cols, T(0), c, N, th.inner);
-    // y = the result without dropped pixels, plus the bias, then relu (kernels/epilogue.h),
-    // 16 channels of an image at a time, an output row of each per call. Rows that follow on
-    // in the result (compact pixels) go as one run.
-    const bool one_run = row_pitch == p.Wo;
-    const int64_t rows = one_run ? 1 : p.Ho, len = one_run ? s.P : p.Wo;
+    // y = the result without dropped pixels, plus the bias, then relu (kernels/epilogue.h), 16
+    // channels of an image at a time, an output row of each per call; a band's rows that follow
+    // on in the result (compact pixels) go as one run.
     constexpr int64_t kChannels = 16;
     const int64_t blocks = ceil_div(s.Og, kChannels);
     const auto bias_rows = bias_rows_kernel<T>();
     parallel_for(count * blocks, edge_threads(count * s.Og * s.P), [&](int64_t item, int) {
       const int64_t b = item / blocks, o0 = item % blocks * kChannels;
       const int64_t m = std::min(kChannels, s.Og - o0);
-      for (int64_t oh = 0; oh < rows; ++oh)
-        bias_rows(c + o0 * N + b * img_pitch + oh * row_pitch, N,
-                  y + (n0 + b) * s.y_image + (g * s.Og + o0) * s.P + oh * p.Wo, s.P, m, len,
-                  bias ? bias + g * s.Og + o0 : nullptr, relu);
+      for (const RowBand& band : bands) {
+        const int64_t rows = band.r1 - band.r0;
+        const T* src = c + o0 * N + count * band.r0 * row_pitch + b * rows * row_pitch;
+        T* dst = y + (n0 + b) * s.y_image + (g * s.Og + o0) * s.P + band.r0 * p.Wo;
+        if (row_pitch == p.Wo)
+          bias_rows(src, N, dst, s.P, m, rows * p.Wo, bias_g ? bias_g + o0 : nullptr, relu);
+        else
+          for (int64_t r = 0; r < rows; ++r)
+            bias_rows(src + r * row_pitch, N, dst + r * p.Wo, s.P, m, p.Wo,
+                      bias_g ? bias_g + o0 : nullptr, relu);
+      }
     });
   });
 }
@@ -415,7 +481,7 @@ static void conv2d_backward_weight(const ConvParams& p, const GroupShape& s, con
     parallel_for(p.groups, th.outer, [&](int64_t g, int) {
       gemm_driver<T>(s.Og, s.KK, count * s.P, T(1),
                      DyPacker<T>{dy + n0 * s.y_image + g * s.Og * s.P, s.y_image, s.P, false},
-                     ColPacker<T>{s.geom, Lc, x_pad.data() + g * s.Cg * channel, false},
+                     ColPacker<T>{s.geom, Lc, x_pad.data() + g * s.Cg * channel},
                      n0 == 0 ? T(0) : T(1), dw + g * s.Og * s.KK, s.KK, th.inner);
     });
   }

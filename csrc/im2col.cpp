@@ -84,6 +84,21 @@ PaddedInput::PaddedInput(const ConvGeometry& g, int64_t images_, PixelOrder orde
       }
 }
 
+std::vector<RowBand> row_bands(const ConvGeometry& g) {
+  std::vector<RowBand> bands;
+  for (int64_t oh = 0; oh < g.Ho; ++oh) {
+    // kernel rows ki with input row oh*sh - ph + ki*dh in [0, H)
+    const int64_t top = oh * g.sh - g.ph;
+    const int64_t k0 = std::min(top < 0 ? ceil_div(-top, g.dh) : 0, g.kh);
+    const int64_t k1 = std::clamp<int64_t>(g.H - top > 0 ? ceil_div(g.H - top, g.dh) : 0, k0, g.kh);
+    if (!bands.empty() && bands.back().k0 == k0 && bands.back().k1 == k1)
+      bands.back().r1 = oh + 1;
+    else
+      bands.push_back(RowBand{oh, oh + 1, k0, k1});
+  }
+  return bands;
+}
+
 template <typename T>
 void pad_input(const ConvGeometry& g, const PaddedInput& L, const T* x, int64_t x_image,
                int64_t count, T* x_pad, int64_t c0, int64_t c1) {

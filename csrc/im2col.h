@@ -33,7 +33,8 @@ struct ConvGeometry {
 // Pixel numbering (the columns of col):
 // - compact: pixel j is output pixel j % (Ho*Wo) of image j / (Ho*Wo).
 // - padded: pixel j is position j of the first phase: output rows have pitch Wq and images pitch
-//   Hq*Wq, so col[q][j] = x_pad[tap[q] + j] can be read in place.
+//   Hq*Wq, so col[q][j] = x_pad[tap[q] + j] can be read in place. (The forward's GEMM takes
+//   just the Ho*Wq positions of each image's output rows, images one after another.)
 // - row_runs: each output row is a run of `run` pixels (Wo rounded up to whole vectors, or to a
 //   half or a quarter of one, or Wo itself), runs of one image Wq apart in x_pad and images
 //   Hq*Wq apart: for small images this drops far fewer pixels than `padded` (none with run =
@@ -72,6 +73,15 @@ PixelOrder in_place_order(const ConvGeometry& g, int64_t lanes, int64_t& run,
 
 // Computed pixels per image under an order (their pitch in the GEMM's columns).
 int64_t pixels_per_image(const ConvGeometry& g, PixelOrder order, int64_t run);
+
+// Output rows [r0, r1) whose taps read the image, not its padding, at kernel rows [k0, k1): the
+// output rows in runs of the same valid kernel rows (for 5x5, padding 2: rows 0, 1, 2..Ho-3,
+// Ho-2, Ho-1). A run may have no valid kernel row (k0 == k1) when the padding is wider than
+// the kernel's reach.
+struct RowBand {
+  int64_t r0, r1, k0, k1;
+};
+std::vector<RowBand> row_bands(const ConvGeometry& g);
 
 // Copies `count` images of g.C channels (x_image apart, channel c at x + c*H*W) into x_pad;
 // with c1 >= 0, only channels [c0, c1) (the slack after the last channel goes with it), so that

@@ -895,6 +895,58 @@ def test_winograd_under_the_workspace_limit(rng, restore_threads):
         fastbp.set_workspace_limit(saved)
 
 
+# Output rows whose taps reach into the padding are computed without those taps on AVX-512
+# (whole tiles of output channels): bands of rows 0 | 1 | 2..11 | 12 | 13 for 5x5 with padding
+# 2, the 12-row tile, padding past the kernel's reach (rows of bias alone), stride 2, dilation
+# 2, rows of runs a vector crosses, and padded pixel numbering.
+PADDING_BANDS = [  # (x shape, weight shape, stride, padding, dilation)
+    ((3, 16, 14, 14), (16, 16, 5, 5), 1, 2, 1),
+    ((2, 8, 7, 7), (24, 8, 3, 3), 1, 1, 1),
+    ((2, 8, 7, 9), (16, 8, 3, 3), 1, 3, 1),
+    ((2, 8, 9, 7), (16, 8, 5, 3), 2, (2, 1), 1),
+    ((2, 8, 11, 10), (16, 8, 3, 3), 1, 2, 2),
+    ((1, 4, 5, 30), (8, 4, 3, 3), 1, 1, 1),
+    ((2, 4, 3, 6), (8, 4, 3, 3), 1, 1, 1),
+    ((2, 8, 16, 6), (16, 8, 5, 1), 1, (2, 0), 1),  # padded pixel numbering (float)
+]
+
+
+@pytest.mark.parametrize("x_shape,w_shape,stride,padding,dilation", PADDING_BANDS, ids=_id)
+@DTYPE
+def test_padding_taps_skipped_change_nothing(rng, restore_threads, x_shape, w_shape, stride,
+                                             padding, dilation, dtype):
+    """Against the reference, and the same bits as the convolution of the input padded by hand
+    (no padding, so no tap skipped: a skipped tap would only have added a zero), for 1 and 2
+    threads, with relu in the write-out; the input gradient runs through the same forward."""
+    x, w, b = randn(rng, x_shape, dtype), randn(rng, w_shape, dtype), randn(rng, w_shape[:1], dtype)
+    geometry = dict(stride=stride, padding=padding, dilation=dilation)
+    y = check_op("conv2d", x, w, b, **geometry)
+    ph, pw = (padding, padding) if isinstance(padding, int) else padding
+    by_hand = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    assert np.array_equal(fastbp.conv2d(by_hand, w, b, stride=stride, dilation=dilation), y)
+    assert np.array_equal(fastbp.conv2d(x, w, b, **geometry, activation="relu"), np.maximum(y, 0))
+    check_op("conv2d_backward", randn(rng, y.shape, dtype), x, w, **geometry)
+    fastbp.set_num_threads(1)
+    assert np.array_equal(fastbp.conv2d(x, w, b, **geometry), y)
+
+
+def test_inf_weight_on_padding(rng):
+    """A kernel row that meets only padding multiplies its zeros (NaN with an inf weight, as in
+    the reference), or is skipped where the rows are computed in bands (AVX-512, for whole
+    panels of such rows): then the row is as if the weight were zero, as in torch's direct
+    kernels. Never another value."""
+    x, w = randn(rng, (6, 16, 7, 7), np.float32), randn(rng, (16, 16, 3, 3), np.float32)
+    w[:, :, 0, :] = np.inf  # the top kernel row: on padding for output row 0 only
+    y = fastbp.conv2d(x, w, padding=1)
+    assert np.isnan(y[:, :, 1:]).all()
+    top = y[:, :, 0]
+    want = fastbp.conv2d(x, np.where(np.isinf(w), 0, w).astype(np.float32), padding=1)[:, :, 0]
+    finite = np.isfinite(top)
+    np.testing.assert_array_equal(top[finite], want[finite])
+    assert np.isnan(top[~finite]).all()
+    assert finite.all() == (fastbp.cpu_capability() == "avx512")
+
+
 @pytest.mark.parametrize("multiplier", [1, 2])
 @DTYPE
 def test_depthwise_backward_in_one_pass(rng, restore_threads, multiplier, dtype):

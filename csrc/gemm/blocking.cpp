@@ -3,6 +3,8 @@
 namespace fastbp {
 namespace k = kernels;
 
+// kc_in_place: the rows kernels' A sliver (mr rows of kc_in_place, read in place) in 32 KiB or
+// less, 8 x 1024 or 12 x 640 floats.
 // Chosen for 32 KiB L1d and 1 MiB L2 per core: the A sliver mr*kc*sizeof(T) well inside L1
 // (avx512 float 12x384: 18 KiB), the B block kc*nc*sizeof(T) about 3/4 of L2 (384x480 floats:
 // 720 KiB). On Cascade Lake, avx512 float kc/nc of 256/960, 320/768 and 512/384 measured the
@@ -15,10 +17,10 @@ const GemmBlocking<float>& gemm_blocking<float>(Capability c) {
                                         k::avx2::sgemm_avx2};
   static const GemmBlocking<float> avx512_wide{k::avx512::WSMR, k::avx512::WSNR, 3072, 384, 480,
                                                k::avx512::sgemm_avx512_wide,
-                                               k::avx512::sgemm_avx512_wide_rows};
+                                               k::avx512::sgemm_avx512_wide_rows, nullptr, 1024};
   static const GemmBlocking<float> avx512{k::avx512::SMR, k::avx512::SNR, 3072, 384, 480,
                                           k::avx512::sgemm_avx512, k::avx512::sgemm_avx512_rows,
-                                          &avx512_wide};
+                                          &avx512_wide, 640};
   if (c == Capability::avx512) return avx512;
   if (c == Capability::avx2) return avx2;
 #endif
@@ -34,10 +36,10 @@ const GemmBlocking<double>& gemm_blocking<double>(Capability c) {
                                          k::avx2::dgemm_avx2};
   static const GemmBlocking<double> avx512_wide{k::avx512::WDMR, k::avx512::WDNR, 3072, 256, 384,
                                                 k::avx512::dgemm_avx512_wide,
-                                                k::avx512::dgemm_avx512_wide_rows};
+                                                k::avx512::dgemm_avx512_wide_rows, nullptr, 512};
   static const GemmBlocking<double> avx512{k::avx512::DMR, k::avx512::DNR, 3072, 256, 384,
                                            k::avx512::dgemm_avx512, k::avx512::dgemm_avx512_rows,
-                                           &avx512_wide};
+                                           &avx512_wide, 320};
   if (c == Capability::avx512) return avx512;
   if (c == Capability::avx2) return avx2;
 #endif

@@ -17,6 +17,7 @@ struct GemmBlocking {
   kernels::gemm_ukernel<T> kernel;
   kernels::gemm_ukernel_rows<T> rows_kernel = nullptr;  // B (and A) in place, where the ISA has one
   const GemmBlocking* wide = nullptr;  // an 8-row tile for M = 8k, where the ISA has one
+  int64_t kc_in_place = 0;  // depth of a slice when the rows kernel reads A and B in place
 };
 
 template <typename T>

@@ -109,7 +109,8 @@ template <typename T, int NV>
 using InPlace4 = InPlaceSegments<T, NV, 4>;
 
 // Where the kernel reads A(i, p): a packed sliver (MR values per k step), or rows left in place
-// lda apart (k contiguous along each row).
+// lda apart (k contiguous along each row), or those rows at listed columns (k step p is column
+// off[p]: a convolution's taps that are not padding).
 template <typename T, int MR>
 struct PackedA {
   const T* a;
@@ -121,6 +122,14 @@ struct InPlaceA {
   const T* a;
   int64_t lda;
   const T* step(int64_t p) const { return a + p; }
+  int64_t row(int i) const { return i * lda; }
+};
+template <typename T>
+struct ListedA {
+  const T* a;
+  int64_t lda;
+  const int64_t* off;
+  const T* step(int64_t p) const { return a + off[p]; }
   int64_t row(int i) const { return i * lda; }
 };
 
@@ -287,16 +296,21 @@ void dgemm_avx512_wide(int64_t kc, const double* a, const double* b, double* c, 
                                                 beta, bias, relu);
 }
 
-// The rows kernels: B in place; A packed (lda == 0) or in place too, rows lda apart.
-#define FASTBP_ROWS_KERNEL(name, T, MR, NR)                                                     \
-  void name(int64_t kc, const T* a, int64_t lda, const T* b, const int64_t* b_off,              \
-            const int64_t* v_off, const uint16_t* v_mask, int64_t segs, T* c, int64_t ldc,      \
-            int64_t m, int64_t n, T alpha, T beta, const T* bias, bool relu) {                \
-    if (lda == 0)                                                                               \
-      return rows_by_segments<T, MR, NR>(kc, PackedA<T, MR>{a}, b, b_off, v_off, v_mask, segs, \
-                                         c, ldc, m, n, alpha, beta, bias, relu);                \
-    rows_by_segments<T, MR, NR>(kc, InPlaceA<T>{a, lda}, b, b_off, v_off, v_mask, segs, c, ldc, \
-                                m, n, alpha, beta, bias, relu);                                 \
+// The rows kernels: B in place; A packed (lda == 0) or in place too, rows lda apart, at listed
+// columns when a_off is given.
+#define FASTBP_ROWS_KERNEL(name, T, MR, NR)                                                   \
+  void name(int64_t kc, const T* a, int64_t lda, const int64_t* a_off, const T* b,            \
+            const int64_t* b_off, const int64_t* v_off, const uint16_t* v_mask, int64_t segs, \
+            T* c, int64_t ldc, int64_t m, int64_t n, T alpha, T beta, const T* bias,          \
+            bool relu) {                                                                      \
+    if (lda == 0)                                                                             \
+      return rows_by_segments<T, MR, NR>(kc, PackedA<T, MR>{a}, b, b_off, v_off, v_mask,      \
+                                         segs, c, ldc, m, n, alpha, beta, bias, relu);        \
+    if (a_off)                                                                                \
+      return rows_by_segments<T, MR, NR>(kc, ListedA<T>{a, lda, a_off}, b, b_off, v_off,      \
+                                         v_mask, segs, c, ldc, m, n, alpha, beta, bias, relu); \
+    rows_by_segments<T, MR, NR>(kc, InPlaceA<T>{a, lda}, b, b_off, v_off, v_mask, segs, c,    \
+                                ldc, m, n, alpha, beta, bias, relu);                          \
   }
 FASTBP_ROWS_KERNEL(sgemm_avx512_rows, float, SMR, SNR)
 FASTBP_ROWS_KERNEL(dgemm_avx512_rows, double, DMR, DNR)

@@ -14,11 +14,12 @@ using gemm_ukernel = void (*)(int64_t kc, const T* a, const T* b, T* c, int64_t 
 // lanes, NR/V vectors) is `segs` masked loads: load s fills the lanes set in v_mask[v*segs + s]
 // with b + b_off[p] + v_off[v*segs + s] + lane (unaligned). Lanes j >= n are in no mask and are
 // never read. With lda == 0, `a` is a packed sliver as above; otherwise A's rows are in place
-// too, A(i, p) = a[i*lda + p], and the kernel reads MR of them (M must be whole tiles). Only
-// some ISAs have one.
+// too, A(i, p) = a[i*lda + p], or a[i*lda + a_off[p]] when a_off is given (k steps that are
+// listed columns of A), and the kernel reads MR of them (M must be whole tiles). Only some ISAs
+// have one.
 template <typename T>
-using gemm_ukernel_rows = void (*)(int64_t kc, const T* a, int64_t lda, const T* b,
-                                   const int64_t* b_off, const int64_t* v_off,
+using gemm_ukernel_rows = void (*)(int64_t kc, const T* a, int64_t lda, const int64_t* a_off,
+                                   const T* b, const int64_t* b_off, const int64_t* v_off,
                                    const uint16_t* v_mask, int64_t segs, T* c, int64_t ldc,
                                    int64_t m, int64_t n, T alpha, T beta, const T* bias, bool relu);
 
@@ -50,9 +51,10 @@ void dgemm_avx512_wide(int64_t kc, const double* a, const double* b, double* c, 
                        int64_t m, int64_t n, double alpha, double beta, const double* bias,
                        bool relu);
 #define FASTBP_DECLARE_ROWS_UKERNEL(name, T)                                                 \
-  void name(int64_t kc, const T* a, int64_t lda, const T* b, const int64_t* b_off,           \
-            const int64_t* v_off, const uint16_t* v_mask, int64_t segs, T* c, int64_t ldc,   \
-            int64_t m, int64_t n, T alpha, T beta, const T* bias, bool relu);
+  void name(int64_t kc, const T* a, int64_t lda, const int64_t* a_off, const T* b,          \
+            const int64_t* b_off, const int64_t* v_off, const uint16_t* v_mask, int64_t segs, \
+            T* c, int64_t ldc, int64_t m, int64_t n, T alpha, T beta, const T* bias,         \
+            bool relu);
 FASTBP_DECLARE_ROWS_UKERNEL(sgemm_avx512_rows, float)
 FASTBP_DECLARE_ROWS_UKERNEL(dgemm_avx512_rows, double)
 FASTBP_DECLARE_ROWS_UKERNEL(sgemm_avx512_wide_rows, float)
