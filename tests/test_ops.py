@@ -174,6 +174,7 @@ CONV2D_SHAPES = [
     ((2, 3, 24, 25), (19, 3, 3, 3), 1, 1, 1, 1),
     ((2, 5, 23, 25), (17, 5, 1, 1), 1, 0, 1, 1),
     ((2, 6, 24, 25), (9, 2, 3, 3), 1, 1, 1, 3),
+    ((2, 3, 48, 47), (16, 3, 3, 3), 2, 1, 1, 1),         # stride 2, runs of exactly Wo = 24
     # stride 2: the input split into column phases, rows past two vectors wide, even and odd
     # widths and paddings
     ((2, 3, 9, 71), (5, 3, 3, 3), 2, (1, 3), 1, 1),
