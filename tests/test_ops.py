@@ -631,6 +631,11 @@ def test_zero_size_results(dtype):
     assert gx.shape == (0, 4, 7) and gw.shape == (6, 4, 3) and not gw.any() and not gb.any()
     gx, gw, gb = fastbp.linear_backward(np.zeros((0, 3), dtype), np.zeros((0, 5), dtype), np.ones((3, 5), dtype))
     assert gx.shape == (0, 5) and gw.shape == (3, 5) and gb.shape == (3,) and not gw.any() and not gb.any()
+    # no input channels: the bias alone, also where rows would skip the taps on padding
+    for shape in [(2, 0, 7, 7), (2, 0, 30, 30)]:
+        y = fastbp.conv2d(np.zeros(shape, dtype), np.ones((16, 0, 3, 3), dtype),
+                          np.arange(16, dtype=dtype), padding=1, activation="relu")
+        assert (y == np.arange(16, dtype=dtype)[:, None, None]).all()
     out = np.full((4, 3), 2.0, dtype)
     assert fastbp.matmul(np.ones((4, 0), dtype), np.ones((0, 3), dtype), beta=0.5, out=out) is out
     assert np.array_equal(out, np.ones((4, 3), dtype))

@@ -45,15 +45,17 @@ bool banded_gemm_applies(int64_t M) {
 template <typename T>
 void banded_gemm(int64_t M, int64_t K, const T* a, int64_t lda, const int64_t* b_off,
                  const std::vector<ColumnBand<T>>& bands, T* C, int64_t ldc, int nt) {
+  int64_t N = 0;
+  for (const ColumnBand<T>& band : bands) N += band.n;
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) return scale_matrix(M, N, T(0), C, ldc);
   const GemmBlocking<T>& bk = gemm_blocking_for_rows<T>(active_capability(), M);
   const int MR = bk.mr, NR = bk.nr;
   constexpr int kVec = 64 / sizeof(T), kSeg = 3 * kMaxRunSegments;
   const int64_t KC = slice_depth(bk, K, true);  // as the plain GEMM's: the same bits
-  const int64_t n_slices = K > 0 ? ceil_div(K, KC) : 0;
+  const int64_t n_slices = ceil_div(K, KC);
 
   // each column's band and position (relative to the first band's base)
-  int64_t N = 0;
-  for (const ColumnBand<T>& band : bands) N += band.n;
   std::vector<int64_t> band_of(N), pos(N);
   for (int64_t b = 0, j = 0; b < int64_t(bands.size()); ++b)
     for (int64_t l = 0; l < bands[b].n; ++l, ++j) {
@@ -124,7 +126,7 @@ void banded_gemm(int64_t M, int64_t K, const T* a, int64_t lda, const int64_t* b
       }
     slivers.push_back(Sliver{j, n, list, segs});
   }
-  if (slivers.empty()) return;
+  if (slivers.empty()) return;  // columns of padding alone
   if (flops < kGemmMinParallelFlops) nt = 1;
   nt = std::max(nt, 1);
 
