@@ -144,8 +144,8 @@ void banded_gemm(int64_t M, int64_t K, const T* a, int64_t lda, const int64_t* b
           const int64_t* starts = first.data() + v.list * (n_slices + 1);
           const int64_t p0 = starts[sl], kc = starts[sl + 1] - p0;
           if (kc == 0) continue;
-          // the sliver's first slice with steps starts its chain; later ones add to it
-          // every step listed: A read as it lies (no list), which the kernel does faster
+          // A at listed columns, or as it lies where every step is listed (the kernel's faster
+          // loop); the sliver's first slice with steps starts its chain, later ones add to it
           const bool all = int64_t(ks[v.list].size()) == K;
           bk.rows_kernel(kc, a + s * MR * lda + (all ? p0 : 0), lda,
                          all ? nullptr : ks[v.list].data() + p0, base + pos[v.j],
