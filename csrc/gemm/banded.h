@@ -133,26 +133,30 @@ void banded_gemm(int64_t M, int64_t K, const T* a, int64_t lda, const int64_t* b
   const int64_t m_sl = M / MR, n_sl = int64_t(slivers.size());
   const TaskGrid grid = choose_tasks(m_sl, n_sl, std::max<int64_t>(1, bk.mc / MR), MR, NR, K, nt);
   const T* base = bands[0].at.base;
+  const int64_t block_sl = std::max<int64_t>(1, bk.nc / NR);
   parallel_for(grid.n_rows * grid.n_cols, nt, [&](int64_t t, int) {
     const int64_t jr = t / grid.n_rows, ir = t % grid.n_rows;
     const int64_t s0 = m_sl * ir / grid.n_rows, s1 = m_sl * (ir + 1) / grid.n_rows;
     const int64_t r0 = n_sl * jr / grid.n_cols, r1 = n_sl * (jr + 1) / grid.n_cols;
+    // as the plain GEMM: B slivers in blocks (kc x nc, in L2), each met by every A sliver
+    // (MR x kc, in L1) in turn
     for (int64_t sl = 0; sl < n_slices; ++sl)
-      for (int64_t s = s0; s < s1; ++s)  // an A sliver: MR rows of this slice, in L1
-        for (int64_t r = r0; r < r1; ++r) {
-          const Sliver& v = slivers[r];
-          const int64_t* starts = first.data() + v.list * (n_slices + 1);
-          const int64_t p0 = starts[sl], kc = starts[sl + 1] - p0;
-          if (kc == 0) continue;
-          // A at listed columns, or as it lies where every step is listed (the kernel's faster
-          // loop); the sliver's first slice with steps starts its chain, later ones add to it
-          const bool all = int64_t(ks[v.list].size()) == K;
-          bk.rows_kernel(kc, a + s * MR * lda + (all ? p0 : 0), lda,
-                         all ? nullptr : ks[v.list].data() + p0, base + pos[v.j],
-                         offs[v.list].data() + p0, seg_off.data() + r * kSeg,
-                         seg_mask.data() + r * kSeg, v.segs, C + s * MR * ldc + v.j, ldc, MR,
-                         v.n, T(1), p0 == 0 ? T(0) : T(1), nullptr, false);
-        }
+      for (int64_t rb = r0; rb < r1; rb += block_sl)
+        for (int64_t s = s0; s < s1; ++s)
+          for (int64_t r = rb; r < std::min(r1, rb + block_sl); ++r) {
+            const Sliver& v = slivers[r];
+            const int64_t* starts = first.data() + v.list * (n_slices + 1);
+            const int64_t p0 = starts[sl], kc = starts[sl + 1] - p0;
+            if (kc == 0) continue;
+            // A at listed columns, or as it lies where every step is listed (the kernel's faster
+            // loop); the sliver's first slice with steps starts its chain, later ones add to it
+            const bool all = int64_t(ks[v.list].size()) == K;
+            bk.rows_kernel(kc, a + s * MR * lda + (all ? p0 : 0), lda,
+                           all ? nullptr : ks[v.list].data() + p0, base + pos[v.j],
+                           offs[v.list].data() + p0, seg_off.data() + r * kSeg,
+                           seg_mask.data() + r * kSeg, v.segs, C + s * MR * ldc + v.j, ldc, MR,
+                           v.n, T(1), p0 == 0 ? T(0) : T(1), nullptr, false);
+          }
   });
 }
 
