@@ -166,6 +166,12 @@ template const char* conv2d_forward_algorithm<double>(const ConvParams&);
 // that skips at least this share of the multiplies (5x5 with padding 2 on 14x14: 8.6%; 3x3
 // with padding 1 on 7x7: 9.5%).
 constexpr double kMinSkippedTaps = 0.05;
+// ... and when each column of the GEMM has Og x KK multiply-adds of at least this: the bands'
+// setup (their lists of taps, the columns' positions and vector cuts) costs per column, more
+// than the taps skipped on small layers (8x8 images of 16 or 32 channels, 3x3: 4-24% slower)
+// and about as much on middling ones (7x7 images, 3x3 of 64 channels, Og x KK = 18K and 37K:
+// level). lenet-c2 has 64 x 800 (2% faster), c512-7x7 512 x 4608 (3.5%).
+constexpr int64_t kBandedMinWork = 32768;
 
 // The forward's bands of output rows: in runs of the same kernel rows that read the image
 // (row_bands), where skipping the others pays; else one band of every row and tap.
@@ -212,7 +218,7 @@ void conv2d_forward(const ConvParams& params, const T* x, const T* w, const T* b
   // at most kMaxRunSegments pieces.
   const bool runs_fit = row_pitch * (kMaxRunSegments - 1) >= kVec - 1 || kVec % row_pitch == 0;
   const bool banded = !into_y && order != PixelOrder::compact && runs_fit &&
-                      banded_gemm_applies<T>(s.Og);
+                      s.Og * s.KK >= kBandedMinWork && banded_gemm_applies<T>(s.Og);
   const std::vector<RowBand> bands =
       banded ? forward_bands(s.geom) : std::vector<RowBand>{RowBand{0, p.Ho, 0, p.kh}};
   // a thread's buffers: the padded images of a chunk and the GEMM's result for them

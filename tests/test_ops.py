@@ -902,18 +902,19 @@ def test_winograd_under_the_workspace_limit(rng, restore_threads):
 
 
 # Output rows whose taps reach into the padding are computed without those taps on AVX-512
-# (whole tiles of output channels): bands of rows 0 | 1 | 2..11 | 12 | 13 for 5x5 with padding
-# 2, the 12-row tile, padding past the kernel's reach (rows of bias alone), stride 2, dilation
-# 2, rows of runs a vector crosses, and padded pixel numbering.
+# (whole tiles of output channels, 32K+ multiply-adds per pixel): bands of rows 0 | 1 | 2..11 |
+# 12 | 13 for 5x5 with padding 2, the 12-row tile, padding past the kernel's reach (rows of
+# bias alone), stride 2, dilation 2, wide rows, rows of runs a vector crosses, and padded pixel
+# numbering.
 PADDING_BANDS = [  # (x shape, weight shape, stride, padding, dilation)
-    ((3, 16, 14, 14), (16, 16, 5, 5), 1, 2, 1),
-    ((2, 8, 7, 7), (24, 8, 3, 3), 1, 1, 1),
-    ((2, 8, 7, 9), (16, 8, 3, 3), 1, 3, 1),
-    ((2, 8, 9, 7), (16, 8, 5, 3), 2, (2, 1), 1),
-    ((2, 8, 11, 10), (16, 8, 3, 3), 1, 2, 2),
-    ((1, 4, 5, 30), (8, 4, 3, 3), 1, 1, 1),
-    ((2, 4, 3, 6), (8, 4, 3, 3), 1, 1, 1),
-    ((2, 8, 16, 6), (16, 8, 5, 1), 1, (2, 0), 1),  # padded pixel numbering (float)
+    ((3, 32, 14, 14), (64, 32, 5, 5), 1, 2, 1),
+    ((2, 128, 7, 7), (48, 128, 3, 3), 1, 1, 1),
+    ((2, 64, 7, 9), (64, 64, 5, 3), 1, (5, 1), 1),
+    ((2, 64, 9, 7), (64, 64, 5, 3), 2, (2, 1), 1),
+    ((2, 64, 11, 10), (64, 64, 5, 3), 1, (4, 2), 2),
+    ((1, 64, 5, 30), (64, 64, 5, 3), 1, (2, 1), 1),
+    ((2, 64, 3, 10), (64, 64, 3, 5), 1, (1, 2), 1),
+    ((2, 64, 16, 6), (128, 64, 5, 1), 1, (2, 0), 1),
 ]
 
 
@@ -941,7 +942,7 @@ def test_inf_weight_on_padding(rng):
     the reference), or is skipped where the rows are computed in bands (AVX-512, for whole
     panels of such rows): then the row is as if the weight were zero, as in torch's direct
     kernels. Never another value."""
-    x, w = randn(rng, (6, 16, 7, 7), np.float32), randn(rng, (16, 16, 3, 3), np.float32)
+    x, w = randn(rng, (6, 64, 7, 7), np.float32), randn(rng, (64, 64, 3, 3), np.float32)
     w[:, :, 0, :] = np.inf  # the top kernel row: on padding for output row 0 only
     y = fastbp.conv2d(x, w, padding=1)
     assert np.isnan(y[:, :, 1:]).all()
