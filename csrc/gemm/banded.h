@@ -17,7 +17,6 @@
 #include <algorithm>
 #include <cstdint>
 #include <iterator>
-#include <stdexcept>
 #include <vector>
 
 #include "driver.h"
@@ -56,12 +55,15 @@ void banded_gemm(int64_t M, int64_t K, const T* a, int64_t lda, const int64_t* b
   const int64_t n_slices = ceil_div(K, KC);
 
   // each column's band and position (relative to the first band's base)
-  std::vector<int64_t> band_of(N), pos(N);
+  std::vector<int64_t> band_of(N), pos(N), follow(N);
   for (int64_t b = 0, j = 0; b < int64_t(bands.size()); ++b)
     for (int64_t l = 0; l < bands[b].n; ++l, ++j) {
       band_of[j] = b;
       pos[j] = (bands[b].at.base - bands[0].at.base) + bands[b].at.pos(l);
     }
+  // how many columns from j on lie at consecutive positions
+  for (int64_t j = N - 1; j >= 0; --j)
+    follow[j] = j + 1 < N && pos[j + 1] == pos[j] + 1 ? follow[j + 1] + 1 : 1;
 
   // the slivers: their k steps (a band's list, or the union across bands), B rows' offsets,
   // where each slice's steps start, and their vectors' segments
@@ -103,27 +105,9 @@ void banded_gemm(int64_t M, int64_t K, const T* a, int64_t lda, const int64_t* b
     const int64_t at = int64_t(slivers.size()) * kSeg;
     seg_off.resize(at + kSeg);
     seg_mask.resize(at + kSeg);
-    int64_t cut_off[kSeg], count[3] = {};
-    uint16_t cut_mask[kSeg];
-    int segs = 1;
-    for (int v = 0; v * kVec < n; ++v) {
-      for (int64_t l = v * kVec; l < std::min<int64_t>(n, (v + 1) * kVec); ++l) {
-        const int64_t lane = l - v * kVec;
-        if (lane == 0 || pos[j + l] != pos[j + l - 1] + 1) {
-          if (count[v] == kMaxRunSegments)
-            throw std::logic_error("banded_gemm: a vector spans more runs than a kernel loads");
-          cut_off[v * kMaxRunSegments + count[v]] = pos[j + l] - pos[j] - lane;
-          cut_mask[v * kMaxRunSegments + count[v]++] = 0;
-        }
-        cut_mask[v * kMaxRunSegments + count[v] - 1] |= static_cast<uint16_t>(1u << lane);
-      }
-      segs = std::max(segs, int(count[v]));
-    }
-    for (int v = 0; v < NR / kVec; ++v)
-      for (int s = 0; s < segs; ++s) {
-        seg_off[at + v * segs + s] = s < count[v] ? cut_off[v * kMaxRunSegments + s] : 0;
-        seg_mask[at + v * segs + s] = s < count[v] ? cut_mask[v * kMaxRunSegments + s] : 0;
-      }
+    const auto runs = [&](int64_t l) { return std::pair{pos[j + l], follow[j + l]}; };
+    const int segs = cut_segments(runs, n, NR / kVec, kVec, seg_off.data() + at,
+                                  seg_mask.data() + at);
     slivers.push_back(Sliver{j, n, list, segs});
   }
   if (slivers.empty()) return;  // columns of padding alone

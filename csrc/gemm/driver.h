@@ -5,6 +5,8 @@
 #pragma once
 #include <algorithm>
 #include <cstdint>
+#include <stdexcept>
+#include <utility>
 #include <vector>
 
 #include "../aligned_buffer.h"
@@ -53,6 +55,39 @@ int64_t pack_depth_hint(const P&, long) {
 // as many masked segments as the runs cut it into (at most kMaxRunSegments).
 constexpr int kMaxRunSegments = 4;
 
+// The masked loads of the `nv` vectors of `vec` lanes of n columns, one per run of consecutive
+// positions within a vector; runs(l) gives lane l's position and how many lanes from l on follow
+// it at consecutive positions. Segment s of vector v loads the lanes in mask[v*S + s] from
+// runs(0)'s position + voff[v*S + s] + lane. Returns S, the most segments any vector needs
+// (unused ones have an empty mask); lanes at or past n are in no mask. A vector that would
+// need more than kMaxRunSegments is an internal error (the callers' layouts rule it out).
+template <class Runs>
+int cut_segments(const Runs& runs, int64_t n, int nv, int vec, int64_t* voff, uint16_t* mask) {
+  int64_t cut_off[3][kMaxRunSegments];
+  uint16_t cut_mask[3][kMaxRunSegments];
+  int count[3] = {}, S = 1;
+  const int64_t at = runs(0).first;
+  for (int v = 0; v < nv; ++v) {
+    for (int64_t l = v * vec; l < std::min<int64_t>(n, (v + 1) * vec);) {
+      const auto [here, follow] = runs(l);
+      const int64_t len = std::min<int64_t>({follow, (v + 1) * vec - l, n - l});
+      const int64_t lane = l - v * vec;
+      if (count[v] == kMaxRunSegments)
+        throw std::logic_error("fastbp: a vector of B spans more runs than a kernel loads");
+      cut_off[v][count[v]] = here - at - lane;
+      cut_mask[v][count[v]++] = static_cast<uint16_t>(((1u << len) - 1) << lane);
+      l += len;
+    }
+    S = std::max(S, count[v]);
+  }
+  for (int v = 0; v < nv; ++v)
+    for (int s = 0; s < S; ++s) {
+      voff[v * S + s] = s < count[v] ? cut_off[v][s] : 0;
+      mask[v * S + s] = s < count[v] ? cut_mask[v][s] : 0;
+    }
+  return S;
+}
+
 template <typename T>
 struct InPlaceB {
   const T* base = nullptr;
@@ -63,34 +98,16 @@ struct InPlaceB {
     const int64_t u = j / run;
     return (u / group) * group_pitch + (u % group) * pitch + j % run;
   }
-  // The segments of the `nv` vectors of `vec` lanes of columns [j, j + n), relative to pos(j):
-  // segment s of vector v loads the lanes in mask[v*S + s] from base + off[p] + pos(j) +
-  // voff[v*S + s] + lane. Returns S, the most segments any vector needs (unused ones have an
-  // empty mask); lanes at or past n are in no mask.
+  // The segments of the `nv` vectors of `vec` lanes of columns [j, j + n), relative to pos(j)
+  // (cut_segments above): runs end every `run` columns.
   int segments(int64_t j, int64_t n, int nv, int vec, int64_t* voff, uint16_t* mask) const {
-    int64_t cut_off[3][kMaxRunSegments];
-    uint16_t cut_mask[3][kMaxRunSegments];
-    int count[3] = {}, S = 1;
-    const int64_t at = pos(j);
-    for (int v = 0; v < nv; ++v) {
-      for (int64_t l = v * vec; l < std::min<int64_t>(n, (v + 1) * vec);) {
-        const int64_t len = std::min<int64_t>(
-            {run > 0 ? run - (j + l) % run : int64_t(vec), (v + 1) * vec - l, n - l});
-        const int64_t lane = l - v * vec;
-        cut_off[v][count[v]] = pos(j + l) - at - lane;
-        cut_mask[v][count[v]++] = static_cast<uint16_t>(((1u << len) - 1) << lane);
-        l += len;
-      }
-      S = std::max(S, count[v]);
-    }
-    for (int v = 0; v < nv; ++v)
-      for (int s = 0; s < S; ++s) {
-        voff[v * S + s] = s < count[v] ? cut_off[v][s] : 0;
-        mask[v * S + s] = s < count[v] ? cut_mask[v][s] : 0;
-      }
-    return S;
+    const auto runs = [&](int64_t l) {
+      return std::pair<int64_t, int64_t>{pos(j + l), run > 0 ? run - (j + l) % run : vec};
+    };
+    return cut_segments(runs, n, nv, vec, voff, mask);
   }
 };
+
 template <typename T, class P>
 auto in_place_hint(const P& p, int) -> decltype(InPlaceB<T>(p.in_place())) {
   return p.in_place();
