@@ -109,6 +109,19 @@ inline void transpose(const T* src, int64_t ld_src, int64_t rows, int64_t cols, 
 
 }  // namespace pack_detail
 
+// Asks for the cache lines of p[0..n) into L1, where the ISA can (a hint: never faults).
+template <typename T>
+inline void prefetch_run(const T* p, int64_t n) {
+#ifdef FASTBP_PACK_SSE2
+  const char* c = reinterpret_cast<const char*>(p);
+  for (int64_t b = 0; b < n * int64_t(sizeof(T)) + 63; b += 64)
+    _mm_prefetch(c + b, _MM_HINT_T0);
+#else
+  (void)p;
+  (void)n;
+#endif
+}
+
 // An operand in memory: element (lane, k) sits at p[lane*lane_stride + k*k_stride]. Any strides,
 // negative included, so transposes and numpy views need no copy.
 template <typename T>
