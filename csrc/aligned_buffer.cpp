@@ -23,8 +23,10 @@ struct Cache {
   }
 };
 thread_local Cache t_cache;
+thread_local int64_t t_in_use = 0;  // this thread's scratch in use (a block is freed where made)
 
 void note_use(size_t bytes) {
+  t_in_use += static_cast<int64_t>(bytes);
   const size_t now = g_in_use.fetch_add(bytes) + bytes;
   size_t peak = g_peak.load();
   while (now > peak && !g_peak.compare_exchange_weak(peak, now)) {
@@ -56,6 +58,7 @@ void* scratch_alloc(size_t bytes) {
 
 void scratch_free(void* p, size_t bytes) {
   g_in_use.fetch_sub(bytes);
+  t_in_use -= static_cast<int64_t>(bytes);
   Cache& c = t_cache;
   if (bytes >= kKeepFrom && bytes <= kScratchCacheBytes) {
     // make room: drop the smallest kept blocks until this one fits
@@ -84,6 +87,10 @@ size_t scratch_peak() { return g_peak.load(); }
 void reset_scratch_peak() { g_peak.store(g_in_use.load()); }
 
 size_t workspace_limit() { return g_workspace_limit.load(); }
+size_t workspace_budget() {
+  const size_t limit = workspace_limit(), held = t_in_use > 0 ? size_t(t_in_use) : 0;
+  return held < limit ? limit - held : 0;
+}
 void set_workspace_limit(size_t bytes) { g_workspace_limit.store(bytes); }
 
 }  // namespace fastbp

@@ -23,6 +23,10 @@ void reset_scratch_peak();
 // The cap a convolution's own scratch keeps under by splitting its batch (default 64 MiB).
 size_t workspace_limit();
 void set_workspace_limit(size_t bytes);
+// What a pass may still take on the calling thread: the limit less the scratch this thread
+// holds now (the weight-sized buffers a pass or its caller made before cutting its batch).
+// Depends on the shapes only, as long as what the thread holds does.
+size_t workspace_budget();
 
 template <typename T>
 class AlignedBuffer {

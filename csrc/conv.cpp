@@ -62,14 +62,15 @@ int64_t images_per_gemm(int64_t images, int64_t pixels_per_image, int64_t column
 }
 
 // Images per GEMM under the workspace limit: fewer than images_per_gemm (at least one) when a
-// chunk's buffers, `per_image` elements of T for each image, would pass it; then spread evenly
+// chunk's buffers, `per_image` elements of T for each image, would pass what is left of it
+// (workspace_budget: the input gradient's swapped weights count); then spread evenly
 // over that many chunks (8 images at 6 per GEMM go 4 + 4, not 6 + 2, whose short GEMM leaves
 // threads idle: pw-1x1 -5% at 2 threads). How the columns of a GEMM are cut does not change its
 // results, so neither does the limit.
 template <typename T>
 int64_t images_within_limit(int64_t images, int64_t pixels_per_image, int64_t per_image,
                             int64_t columns = kGemmColumns) {
-  const int64_t budget = static_cast<int64_t>(workspace_limit() / sizeof(T));
+  const int64_t budget = static_cast<int64_t>(workspace_budget() / sizeof(T));
   const int64_t most = std::clamp<int64_t>(budget / std::max<int64_t>(per_image, 1), 1,
                                            images_per_gemm(images, pixels_per_image, columns));
   return images > 0 ? ceil_div(images, ceil_div(images, most)) : most;
@@ -84,7 +85,7 @@ struct Split {
 template <typename T>
 Split split_threads(int64_t items, double flops, int64_t work) {
   const int nt = flops < kGemmMinParallelFlops ? 1 : max_threads();
-  const bool fits = static_cast<double>(nt) * work * sizeof(T) <= workspace_limit();
+  const bool fits = static_cast<double>(nt) * work * sizeof(T) <= workspace_budget();
   return items >= 2 * nt && fits ? Split{nt, 1} : Split{1, nt};
 }
 
@@ -394,7 +395,7 @@ static bool conv2d_backward_weight_dots(const ConvParams& p, const GroupShape& s
   constexpr int64_t step = kernels::kDotStep<T>;
   const int64_t image = PaddedInput::phase_image(s.geom), plane = image * p.sh * p.sw;
   const int64_t per_image = pixels_per_image(s.geom, order, run);  // k steps of one image
-  const int64_t budget = static_cast<int64_t>(workspace_limit() / sizeof(T));
+  const int64_t budget = static_cast<int64_t>(workspace_budget() / sizeof(T));
   const int64_t chunk = std::clamp<int64_t>(
       budget / std::max<int64_t>(p.C * plane + p.O * per_image, 1), 1, std::max<int64_t>(p.N, 1));
   const PaddedInput Lc(s.geom, chunk);
@@ -475,7 +476,7 @@ static void conv2d_backward_weight(const ConvParams& p, const GroupShape& s, con
       conv2d_backward_weight_dots(p, s, order, run, dy, x, dw))
     return;
   const int64_t plane = PaddedInput::phase_image(s.geom) * p.sh * p.sw;  // one image, all phases
-  const int64_t budget = static_cast<int64_t>(workspace_limit() / sizeof(T));
+  const int64_t budget = static_cast<int64_t>(workspace_budget() / sizeof(T));
   const int64_t chunk = std::clamp<int64_t>(budget / std::max<int64_t>(p.C * plane, 1), 1,
                                             std::max<int64_t>(p.N, 1));
   const PaddedInput Lc(s.geom, chunk);  // taps of one group over `chunk` images

@@ -50,11 +50,12 @@ bool conv2d_backward_input_phases(const ConvParams& p, const T* dy, const T* w, 
   // a phase's output is at most nh x nw per channel; images a chunk at a time under the
   // workspace limit
   const int64_t nh = ceil_div(p.H + p.ph, p.sh), nw = ceil_div(p.W + p.pw, p.sw);
-  const int64_t budget = static_cast<int64_t>(workspace_limit() / sizeof(T));
+  // (the phases' weights first: they count against it)
+  AlignedBuffer<T> wp(p.O * Cg * ceil_div(p.kh, p.sh) * ceil_div(p.kw, p.sw));
+  const int64_t budget = static_cast<int64_t>(workspace_budget() / sizeof(T));
   const int64_t chunk = std::clamp<int64_t>(budget / std::max<int64_t>(p.C * nh * nw, 1), 1,
                                             std::max<int64_t>(p.N, 1));
   AlignedBuffer<T> z(std::min(chunk, p.N) * p.C * nh * nw);
-  AlignedBuffer<T> wp(p.O * Cg * ceil_div(p.kh, p.sh) * ceil_div(p.kw, p.sw));
   for (int64_t rh = 0; rh < p.sh; ++rh)
     for (int64_t rw = 0; rw < p.sw; ++rw) {
       const PhaseAxis ah = phase_axis(rh, p.kh, p.sh, p.ph, p.H);

@@ -127,13 +127,15 @@ void conv2d_backward_weight_channels_last(const ConvParams& p, const T* dy, cons
   const int64_t run = p.dw == 1 && g.Cg == p.C ? p.kw * g.Cg : g.Cg;
   const bool in_place = gemm_blocking<T>(active_capability()).rows_kernel &&
                         run >= 64 / int64_t(sizeof(T)) && p.C * int64_t(sizeof(T)) <= 1024;
-  // images per chunk: Xt, and where each pixel lies when it is read in place
+  // images per chunk: Xt, and where each pixel lies when it is read in place, within what the
+  // limit leaves after the accumulated dW
+  AlignedBuffer<T> acc(p.O * g.KK);
   const int64_t image_bytes = p.C * plane * int64_t(sizeof(T)) + (in_place ? g.P * 8 : 0);
   const int64_t chunk = std::clamp<int64_t>(
-      static_cast<int64_t>(workspace_limit()) / std::max<int64_t>(image_bytes, 1), 1,
+      static_cast<int64_t>(workspace_budget()) / std::max<int64_t>(image_bytes, 1), 1,
       std::max<int64_t>(p.N, 1));
   const int64_t n_chunk = std::min(chunk, p.N);
-  AlignedBuffer<T> xt(n_chunk * plane * p.C), acc(p.O * g.KK);
+  AlignedBuffer<T> xt(n_chunk * plane * p.C);
   AlignedBuffer<int64_t> pixel_off(in_place ? n_chunk * g.P : 0);
   const int nt_copy = p.N * p.C * plane >= 65536 ? max_threads() : 1;
   const int nt = 2.0 * p.N * p.O * g.P * g.KK < kGemmMinParallelFlops ? 1 : max_threads();

@@ -189,8 +189,9 @@ bool winograd_forward(const ConvParams& p, const T* x, const T* w, const T* bias
   const int64_t v_size = 16 * spread(ceil_div(max_tb, NR) * b_sliver);
   const int64_t m_size = 16 * spread(O * max_tb);
   const int64_t work = v_size + m_size;
-  // images per chunk: their padded copy within what the limit leaves after the threads' buffers
-  const int64_t budget = static_cast<int64_t>(workspace_limit() / sizeof(T)) - nt * work;
+  // images per chunk: their padded copy within what the limit leaves after U, the packed
+  // kernels and the threads' buffers
+  const int64_t budget = static_cast<int64_t>(workspace_budget() / sizeof(T)) - nt * work;
   const int64_t image_planes = tl.dh * tl.dw * C * tl.plane();
   const int64_t most = std::clamp<int64_t>(budget / image_planes, 1, p.N);
   const int64_t nb = ceil_div(p.N, ceil_div(p.N, most));

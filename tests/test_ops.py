@@ -754,6 +754,45 @@ def test_workspace_limit_bounds_scratch_not_results(rng, stride, kernel, dilatio
         np.testing.assert_allclose(g, w_, rtol=1e-4, atol=1e-4 * np.abs(w_).max(), err_msg=name)
 
 
+# weights of 4.5-9 MiB against limits of 12-16 MiB: dX of stride 1 through the forward of dY with
+# swapped weights (banded), Winograd's transformed weights, dX of stride 2 by phases
+@pytest.mark.parametrize("x_shape,w_shape,stride,limit_mib", [
+    ((64, 512, 7, 7), (512, 512, 3, 3), 1, 16),
+    ((40, 256, 14, 14), (256, 256, 3, 3), 1, 12),
+    ((24, 384, 13, 13), (384, 384, 3, 3), 2, 12),
+], ids=_id)
+@pytest.mark.parametrize("threads", [1, 2])
+def test_workspace_limit_counts_weight_sized_buffers(rng, x_shape, w_shape, stride, limit_mib,
+                                                     threads):
+    """A pass's buffers the size of its weights (swapped, transformed, accumulated) count against
+    the workspace limit before its batch is cut into chunks: with large weights the scratch still
+    stays near the limit. y and dx are the same bits as the unlimited call."""
+    from fastbp import _core
+    x, w = randn(rng, x_shape, np.float32), randn(rng, w_shape, np.float32)
+    args = dict(stride=stride, padding=1)
+    gy = randn(rng, fastbp.conv2d(x, w, **args).shape, np.float32)
+    saved = fastbp.get_workspace_limit()
+    with fastbp.threads(threads):
+        want = fastbp.conv2d(x, w, **args), *fastbp.conv2d_backward(gy, x, w, **args)
+        try:
+            fastbp.set_workspace_limit(limit_mib << 20)
+            peaks, got = [], []
+            for call in (lambda: fastbp.conv2d(x, w, **args),
+                         lambda: fastbp.conv2d_backward(gy, x, w, **args, weight_grad=False)[0],
+                         lambda: fastbp.conv2d_backward(gy, x, w, **args, input_grad=False)[1]):
+                _core.reset_scratch_peak()
+                got.append(call())
+                peaks.append(_core.scratch_peak())
+        finally:
+            fastbp.set_workspace_limit(saved)
+    # beyond the limit: each thread's packed GEMM panels, kc x (its rows + its columns): under
+    # 1.5 MiB for 512 rows (kc 384, 480 columns)
+    assert max(peaks) <= (limit_mib << 20) + threads * (3 << 19), [p / 2**20 for p in peaks]
+    np.testing.assert_array_equal(got[0], want[0], err_msg="y")
+    np.testing.assert_array_equal(got[1], want[1], err_msg="dx")
+    np.testing.assert_allclose(got[2], want[2], rtol=1e-4, atol=1e-4 * np.abs(want[2]).max())
+
+
 @pytest.mark.parametrize("width", [16, 17, 30, 33])
 @pytest.mark.parametrize("padding", [0, 1, 2])
 @DTYPE
