@@ -59,7 +59,9 @@ def threads(n: int) -> Iterator[None]:
 
 def set_workspace_limit(nbytes: int) -> None:
     """Cap the scratch memory a convolution may allocate beyond its inputs and outputs (default
-    64 MiB): large batches are processed in chunks that fit. Results do not depend on it."""
+    64 MiB): large batches are processed in chunks that fit. Outputs and input gradients do not
+    depend on it; weight and bias gradients sum over the chunks, so they may differ in rounding
+    (for a given limit, they are the same on any number of threads)."""
     if isinstance(nbytes, bool):
         raise TypeError(f"set_workspace_limit: nbytes must be an int, got {nbytes!r}")
     try:

@@ -754,6 +754,29 @@ def test_workspace_limit_bounds_scratch_not_results(rng, stride, kernel, dilatio
         np.testing.assert_allclose(g, w_, rtol=1e-4, atol=1e-4 * np.abs(w_).max(), err_msg=name)
 
 
+@pytest.mark.parametrize("stride,kernel,groups", [(1, 3, 1), (2, 5, 1), (1, 3, 32)])
+def test_workspace_limit_gradients_same_bits_on_any_threads(rng, restore_threads, stride,
+                                                             kernel, groups):
+    """Under a workspace limit the weight and bias gradients sum over chunks of images, cut by
+    the shapes alone: the same bits on 1, 2 and 3 threads."""
+    x = randn(rng, (40, 32, 21, 19), np.float32)
+    w = randn(rng, (32, 32 // groups, kernel, kernel), np.float32)
+    args = dict(stride=stride, padding=kernel // 2, groups=groups)
+    gy = randn(rng, fastbp.conv2d(x, w, **args).shape, np.float32)
+    saved = fastbp.get_workspace_limit()
+    try:
+        fastbp.set_workspace_limit(1 << 20)
+        runs = []
+        for threads in (1, 2, 3):
+            fastbp.set_num_threads(threads)
+            runs.append(fastbp.conv2d_backward(gy, x, w, **args))
+    finally:
+        fastbp.set_workspace_limit(saved)
+    for got in runs[1:]:
+        for a, b in zip(got, runs[0]):
+            assert np.array_equal(a, b)
+
+
 # weights of 4.5-9 MiB against limits of 12-16 MiB: dX of stride 1 through the forward of dY with
 # swapped weights (banded), Winograd's transformed weights, dX of stride 2 by phases
 @pytest.mark.parametrize("x_shape,w_shape,stride,limit_mib", [
