@@ -1,6 +1,7 @@
 """fastbp's numpy-level ops against fastbp.reference (values and float64 finite differences), plus
 bad inputs, memory layouts, thread-count determinism, torch agreement, CPU paths, fork and threads."""
 
+import contextlib
 import itertools
 import os
 import signal
@@ -37,6 +38,17 @@ def restore_threads():
     saved = fastbp.get_num_threads()
     yield
     fastbp.set_num_threads(saved)
+
+
+@contextlib.contextmanager
+def workspace_limit(nbytes):
+    """fastbp's workspace limit set to nbytes inside the block, restored after it."""
+    saved = fastbp.get_workspace_limit()
+    fastbp.set_workspace_limit(nbytes)
+    try:
+        yield
+    finally:
+        fastbp.set_workspace_limit(saved)
 
 
 def randn(rng, shape, dtype=np.float64):
@@ -734,18 +746,14 @@ def test_workspace_limit_bounds_scratch_not_results(rng, stride, kernel, dilatio
 
     def run(n):
         return fastbp.conv2d(x[:n], w, **args), *fastbp.conv2d_backward(gy[:n], x[:n], w, **args)
-    saved = fastbp.get_workspace_limit()
     peaks = {}
     with fastbp.threads(threads):
         want = run(48)
-        try:
-            fastbp.set_workspace_limit(1 << 20)
+        with workspace_limit(1 << 20):
             for n in (24, 48):
                 _core.reset_scratch_peak()
                 got = run(n)
                 peaks[n] = _core.scratch_peak()
-        finally:
-            fastbp.set_workspace_limit(saved)
     # beyond the limit: each thread's packed GEMM panels, under 1 MiB (x alone is 6 MiB)
     assert max(peaks.values()) <= (1 << 20) + threads * (1 << 20), peaks
     np.testing.assert_array_equal(got[0], want[0], err_msg="y")
@@ -754,24 +762,23 @@ def test_workspace_limit_bounds_scratch_not_results(rng, stride, kernel, dilatio
         np.testing.assert_allclose(g, w_, rtol=1e-4, atol=1e-4 * np.abs(w_).max(), err_msg=name)
 
 
-@pytest.mark.parametrize("stride,kernel,groups", [(1, 3, 1), (2, 5, 1), (1, 3, 32)])
-def test_workspace_limit_gradients_same_bits_on_any_threads(rng, restore_threads, stride,
+# weight gradients that take a 2 MiB batch in chunks under 1 MiB: 32 and 8 output channels
+# (the latter by dot products), stride 2, groups
+@pytest.mark.parametrize("out,stride,kernel,groups",
+                         [(32, 1, 3, 1), (8, 1, 3, 1), (32, 2, 5, 1), (32, 1, 3, 4)])
+def test_workspace_limit_gradients_same_bits_on_any_threads(rng, restore_threads, out, stride,
                                                              kernel, groups):
     """Under a workspace limit the weight and bias gradients sum over chunks of images, cut by
     the shapes alone: the same bits on 1, 2 and 3 threads."""
     x = randn(rng, (40, 32, 21, 19), np.float32)
-    w = randn(rng, (32, 32 // groups, kernel, kernel), np.float32)
+    w = randn(rng, (out, 32 // groups, kernel, kernel), np.float32)
     args = dict(stride=stride, padding=kernel // 2, groups=groups)
     gy = randn(rng, fastbp.conv2d(x, w, **args).shape, np.float32)
-    saved = fastbp.get_workspace_limit()
-    try:
-        fastbp.set_workspace_limit(1 << 20)
+    with workspace_limit(1 << 20):
         runs = []
         for threads in (1, 2, 3):
             fastbp.set_num_threads(threads)
             runs.append(fastbp.conv2d_backward(gy, x, w, **args))
-    finally:
-        fastbp.set_workspace_limit(saved)
     for got in runs[1:]:
         for a, b in zip(got, runs[0]):
             assert np.array_equal(a, b)
@@ -794,11 +801,9 @@ def test_workspace_limit_counts_weight_sized_buffers(rng, x_shape, w_shape, stri
     x, w = randn(rng, x_shape, np.float32), randn(rng, w_shape, np.float32)
     args = dict(stride=stride, padding=1)
     gy = randn(rng, fastbp.conv2d(x, w, **args).shape, np.float32)
-    saved = fastbp.get_workspace_limit()
     with fastbp.threads(threads):
         want = fastbp.conv2d(x, w, **args), *fastbp.conv2d_backward(gy, x, w, **args)
-        try:
-            fastbp.set_workspace_limit(limit_mib << 20)
+        with workspace_limit(limit_mib << 20):
             peaks, got = [], []
             for call in (lambda: fastbp.conv2d(x, w, **args),
                          lambda: fastbp.conv2d_backward(gy, x, w, **args, weight_grad=False)[0],
@@ -806,8 +811,6 @@ def test_workspace_limit_counts_weight_sized_buffers(rng, x_shape, w_shape, stri
                 _core.reset_scratch_peak()
                 got.append(call())
                 peaks.append(_core.scratch_peak())
-        finally:
-            fastbp.set_workspace_limit(saved)
     # beyond the limit: each thread's packed GEMM panels, kc x (its rows + its columns): under
     # 1.5 MiB for 512 rows (kc 384, 480 columns)
     assert max(peaks) <= (limit_mib << 20) + threads * (3 << 19), [p / 2**20 for p in peaks]
@@ -951,16 +954,12 @@ def test_winograd_under_the_workspace_limit(rng, restore_threads):
     w = randn(rng, (32, 32, 3, 3), np.float32)
     assert forward_algorithm(x, w, padding=1) == "winograd"
     want = fastbp.conv2d(x, w, padding=1)
-    saved = fastbp.get_workspace_limit()
-    try:
-        fastbp.set_workspace_limit(1 << 20)
+    with workspace_limit(1 << 20):
         for threads in (1, 2):
             fastbp.set_num_threads(threads)
             _core.reset_scratch_peak()
             assert np.array_equal(fastbp.conv2d(x, w, padding=1), want)
             assert _core.scratch_peak() <= (1 << 20) + threads * (1 << 20), _core.scratch_peak()
-    finally:
-        fastbp.set_workspace_limit(saved)
 
 
 # Output rows whose taps reach into the padding are computed without those taps on AVX-512
@@ -1066,12 +1065,8 @@ def test_depthwise_weight_grad_under_workspace_limit(rng):
     w = randn(rng, (3000, 1, 7, 7), np.float32)
     gy = randn(rng, (4, 3000, 9, 8), np.float32)
     want = fastbp.conv2d_backward(gy, x, w, padding=3, groups=3000)
-    saved = fastbp.get_workspace_limit()
-    try:
-        fastbp.set_workspace_limit(1 << 20)
+    with workspace_limit(1 << 20):
         got = fastbp.conv2d_backward(gy, x, w, padding=3, groups=3000)
-    finally:
-        fastbp.set_workspace_limit(saved)
     for a, b in zip(got, want):
         assert np.array_equal(a, b)
 

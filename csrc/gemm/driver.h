@@ -63,9 +63,11 @@ constexpr int kMaxRunSegments = 4;
 // need more than kMaxRunSegments is an internal error (the callers' layouts rule it out).
 template <class Runs>
 int cut_segments(const Runs& runs, int64_t n, int nv, int vec, int64_t* voff, uint16_t* mask) {
-  int64_t cut_off[3][kMaxRunSegments];
-  uint16_t cut_mask[3][kMaxRunSegments];
-  int count[3] = {}, S = 1;
+  constexpr int kMaxVectors = 3;  // the rows kernels' tiles are two or three vectors wide
+  if (nv > kMaxVectors) throw std::logic_error("fastbp: a sliver of B wider than a kernel's tile");
+  int64_t cut_off[kMaxVectors][kMaxRunSegments];
+  uint16_t cut_mask[kMaxVectors][kMaxRunSegments];
+  int count[kMaxVectors] = {}, S = 1;
   const int64_t at = runs(0).first;
   for (int v = 0; v < nv; ++v) {
     for (int64_t l = v * vec; l < std::min<int64_t>(n, (v + 1) * vec);) {
