@@ -101,7 +101,7 @@ void to_channels_last(const ConvParams& p, const ClGeometry& g, const T* x, int6
     for (int64_t ih = std::max<int64_t>(0, -p.ph); ih < h_end; ++ih) {
       T* row = img + ((ih + p.ph) * g.Wp + p.pw) * p.C;  // (iw, c) at row[iw * C + c]
       const T* src = xb + ih * p.W;                       // (c, iw) at src[c * H * W + iw]
-      pack_detail::transpose(src + w0, c_plane, p.C, std::max<int64_t>(w_end - w0, 0),
+      transpose_kernel<T>()(src + w0, c_plane, p.C, std::max<int64_t>(w_end - w0, 0),
                              row + w0 * p.C, p.C);
     }
   });
@@ -163,7 +163,7 @@ void conv2d_backward_weight_channels_last(const ConvParams& p, const T* dy, cons
   parallel_for(p.O, p.O * g.KK >= 65536 ? max_threads() : 1, [&](int64_t o, int) {
     const T* src = acc.data() + o * g.KK;
     T* dst = dw + o * g.KK;
-    pack_detail::transpose(src, g.Cg, g.taps, g.Cg, dst, g.taps);
+    transpose_kernel<T>()(src, g.Cg, g.taps, g.Cg, dst, g.taps);
   });
 }
 

@@ -126,6 +126,25 @@ def test_strided_views(capability, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+def test_transposing_pack_same_bits(capability, dtype):
+    """An operand whose lanes run along k in memory (a row-major A, a Bᵀ) is packed by the
+    path's transpose kernel, one whose lanes are contiguous by a copy: the packed slivers, and so
+    the products, must be the same bits. Sizes cut the 16-, 8-, 4- and 2-element blocks, the
+    slivers and the k slices at every edge."""
+    rng = np.random.default_rng(17)
+    for m, n, k in [(2, 2, 1), (5, 17, 3), (12, 48, 16), (13, 49, 17), (24, 33, 400),
+                    (37, 129, 333), (64, 256, 784), (100, 3, 1000), (7, 300, 41)]:
+        a = rng.standard_normal((m, k)).astype(dtype)
+        b = rng.standard_normal((k, n)).astype(dtype)
+        a_lanes, b_lanes = np.ascontiguousarray(a.T), np.ascontiguousarray(b.T)
+        want = fastbp.matmul(a_lanes, b, trans_a=True)      # both copied
+        assert np.array_equal(fastbp.matmul(a, b), want)     # A transposed
+        assert np.array_equal(fastbp.matmul(a_lanes, b_lanes, trans_a=True, trans_b=True),
+                              want)                          # B transposed
+        assert np.array_equal(fastbp.matmul(a, b_lanes, trans_b=True), want)  # both
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 def test_large_and_thread_count_independent(capability, dtype):
     rng = np.random.default_rng(11)
     threads = fastbp.get_num_threads()

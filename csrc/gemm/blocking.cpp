@@ -58,6 +58,17 @@ kernels::bias_rows_fn<double> bias_rows_kernel<double>() {
                          FASTBP_X86(k::avx512::dbias_rows));
 }
 
+template <>
+kernels::transpose_fn<float> transpose_kernel<float>() {
+  return for_active_path(&k::ref::stranspose, FASTBP_X86(k::avx2::stranspose),
+                         FASTBP_X86(k::avx512::stranspose));
+}
+template <>
+kernels::transpose_fn<double> transpose_kernel<double>() {
+  return for_active_path(&k::ref::dtranspose, FASTBP_X86(k::avx2::dtranspose),
+                         FASTBP_X86(k::avx512::dtranspose));
+}
+
 namespace {
 int64_t rows_padded(int64_t M, int64_t mr) { return (M + mr - 1) / mr * mr; }
 }  // namespace

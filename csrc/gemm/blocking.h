@@ -4,6 +4,7 @@
 
 #include "../dispatch.h"
 #include "../kernels/epilogue.h"
+#include "../kernels/transpose.h"
 #include "../kernels/ukernel.h"
 
 namespace fastbp {
@@ -32,5 +33,10 @@ const GemmBlocking<T>& gemm_blocking_for_rows(Capability c, int64_t M);
 // convolution's write-out.
 template <typename T>
 kernels::bias_rows_fn<T> bias_rows_kernel();
+
+// The path's transpose kernel (kernels/transpose.h): packing of lanes that run along k, and
+// the channels-last reorders.
+template <typename T>
+kernels::transpose_fn<T> transpose_kernel();
 
 }  // namespace fastbp

@@ -3,6 +3,8 @@
 #pragma once
 #include <cstdint>
 
+#include "blocking.h"
+
 #if defined(__SSE2__) || defined(_M_X64)
 #include <emmintrin.h>
 #define FASTBP_PACK_SSE2 1
@@ -64,49 +66,6 @@ inline void copy_evens(const double* src, int64_t n, double* dst) {
   for (; j < n; ++j) dst[j] = src[2 * j];
 }
 
-#ifdef FASTBP_PACK_SSE2
-// Transposes a 4x4 (float) or 2x2 (double) block: rows at src + r*ls, written as rows of dst
-// at dst + q*width. Returns the block edge, or 0 when T has no SIMD transpose here.
-inline int transpose_block(const float* src, int64_t ls, float* dst, int width) {
-  __m128 r0 = _mm_loadu_ps(src), r1 = _mm_loadu_ps(src + ls);
-  __m128 r2 = _mm_loadu_ps(src + 2 * ls), r3 = _mm_loadu_ps(src + 3 * ls);
-  _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
-  _mm_storeu_ps(dst, r0);
-  _mm_storeu_ps(dst + width, r1);
-  _mm_storeu_ps(dst + 2 * width, r2);
-  _mm_storeu_ps(dst + 3 * width, r3);
-  return 4;
-}
-inline int transpose_block(const double* src, int64_t ls, double* dst, int width) {
-  __m128d r0 = _mm_loadu_pd(src), r1 = _mm_loadu_pd(src + ls);
-  _mm_storeu_pd(dst, _mm_unpacklo_pd(r0, r1));
-  _mm_storeu_pd(dst + width, _mm_unpackhi_pd(r0, r1));
-  return 2;
-}
-constexpr int transpose_edge(float*) { return 4; }
-constexpr int transpose_edge(double*) { return 2; }
-#endif
-
-// dst[c*ld_dst + r] = src[r*ld_src + c] for r < rows, c < cols: E x E SIMD blocks, then the
-// edges element by element.
-template <typename T>
-inline void transpose(const T* src, int64_t ld_src, int64_t rows, int64_t cols, T* dst,
-                      int64_t ld_dst) {
-  int64_t r = 0;
-#ifdef FASTBP_PACK_SSE2
-  constexpr int E = transpose_edge(static_cast<T*>(nullptr));
-  for (; r + E <= rows; r += E) {
-    int64_t c = 0;
-    for (; c + E <= cols; c += E)
-      transpose_block(src + r * ld_src + c, ld_src, dst + c * ld_dst + r, static_cast<int>(ld_dst));
-    for (; c < cols; ++c)
-      for (int e = 0; e < E; ++e) dst[c * ld_dst + r + e] = src[(r + e) * ld_src + c];
-  }
-#endif
-  for (; r < rows; ++r)
-    for (int64_t c = 0; c < cols; ++c) dst[c * ld_dst + r] = src[r * ld_src + c];
-}
-
 }  // namespace pack_detail
 
 // Asks for the cache lines of p[0..n) into L1, where the ISA can (a hint: never faults).
@@ -147,21 +106,12 @@ struct StridedPacker {
       }
       return;
     }
-    int64_t l0 = 0;
-#ifdef FASTBP_PACK_SSE2
-    if (k_stride == 1) {  // each lane is contiguous in k: transpose small square blocks
-      constexpr int E = pack_detail::transpose_edge(static_cast<T*>(nullptr));
-      const int64_t kq = kc / E * E;
-      for (; l0 + E <= lanes; l0 += E) {
-        const T* s = src + l0 * lane_stride;
-        for (int64_t q = 0; q < kq; q += E)
-          pack_detail::transpose_block(s + q, lane_stride, dst + q * width + l0, width);
-        for (int64_t q = kq; q < kc; ++q)
-          for (int e = 0; e < E; ++e) dst[q * width + l0 + e] = s[e * lane_stride + q];
-      }
+    if (k_stride == 1) {  // each lane runs along k: a transpose (kernels/transpose.h)
+      transpose_kernel<T>()(src, lane_stride, lanes, kc, dst, width);
+      zero_lanes(lanes, kc, width, dst);
+      return;
     }
-#endif
-    for (int64_t l = l0; l < lanes; ++l) {
+    for (int64_t l = 0; l < lanes; ++l) {
       const T* s = src + l * lane_stride;
       for (int64_t q = 0; q < kc; ++q) dst[q * width + l] = s[q * k_stride];
     }
