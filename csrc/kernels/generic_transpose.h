@@ -15,15 +15,16 @@ void transpose_elements(const T* src, int64_t ls, int64_t rows, int64_t cols, T*
     for (int64_t c = 0; c < cols; ++c) dst[c * ld + r] = src[r * ls + c];
 }
 
-// The E x E blocks that fit, `block(src, ls, dst, ld)` each, columns outer: a pass over a
-// block column writes E whole rows of dst, and reads E rows of src a few lines at a time.
-// The strips left over (rows past the last whole block, then columns) go to `rest`.
-template <int E, typename T, class Block, class Rest>
+// The E x E blocks that fit, `Block(src, ls, dst, ld)` each (a direct call, inlined), columns
+// outer: a pass over a block column writes E whole rows of dst, and reads E rows of src a few
+// lines at a time. The strips left over (rows past the last whole block, then columns) go to
+// `rest`.
+template <int E, auto Block, typename T, class Rest>
 void transpose_tiles(const T* src, int64_t ls, int64_t rows, int64_t cols, T* dst, int64_t ld,
-                     Block block, Rest rest) {
+                     Rest rest) {
   const int64_t R = rows / E * E, C = cols / E * E;
   for (int64_t c = 0; c < C; c += E)
-    for (int64_t r = 0; r < R; r += E) block(src + r * ls + c, ls, dst + c * ld + r, ld);
+    for (int64_t r = 0; r < R; r += E) Block(src + r * ls + c, ls, dst + c * ld + r, ld);
   if (R < rows) rest(src + R * ls, ls, rows - R, cols, dst + R, ld);
   if (C < cols && R > 0) rest(src + C, ls, R, cols - C, dst + C * ld, ld);
 }
@@ -49,7 +50,7 @@ inline void block2x2(const double* s, int64_t ls, double* d, int64_t ld) {
 inline void transpose_sse2(const float* src, int64_t ls, int64_t rows, int64_t cols, float* dst,
                            int64_t ld) {
 #ifdef FASTBP_TRANSPOSE_SSE2
-  transpose_tiles<4>(src, ls, rows, cols, dst, ld, block4x4, transpose_elements<float>);
+  transpose_tiles<4, block4x4>(src, ls, rows, cols, dst, ld, transpose_elements<float>);
 #else
   transpose_elements(src, ls, rows, cols, dst, ld);
 #endif
@@ -57,7 +58,7 @@ inline void transpose_sse2(const float* src, int64_t ls, int64_t rows, int64_t c
 inline void transpose_sse2(const double* src, int64_t ls, int64_t rows, int64_t cols,
                            double* dst, int64_t ld) {
 #ifdef FASTBP_TRANSPOSE_SSE2
-  transpose_tiles<2>(src, ls, rows, cols, dst, ld, block2x2, transpose_elements<double>);
+  transpose_tiles<2, block2x2>(src, ls, rows, cols, dst, ld, transpose_elements<double>);
 #else
   transpose_elements(src, ls, rows, cols, dst, ld);
 #endif

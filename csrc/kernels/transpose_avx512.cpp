@@ -51,10 +51,10 @@ inline void block16x16(const float* s, int64_t ls, float* d, int64_t ld) {
 namespace fastbp::kernels::avx512 {
 void stranspose(const float* src, int64_t ld_src, int64_t rows, int64_t cols, float* dst,
                 int64_t ld_dst) {
-  transpose_tiles<16>(src, ld_src, rows, cols, dst, ld_dst, block16x16,
-                      [](const float* s, int64_t l, int64_t r, int64_t c, float* d, int64_t dl) {
-                        transpose_ymm(s, l, r, c, d, dl);
-                      });
+  const auto rest = [](const float* s, int64_t l, int64_t r, int64_t c, float* d, int64_t dl) {
+    transpose_ymm(s, l, r, c, d, dl);
+  };
+  transpose_tiles<16, block16x16>(src, ld_src, rows, cols, dst, ld_dst, rest);
 }
 void dtranspose(const double* src, int64_t ld_src, int64_t rows, int64_t cols, double* dst,
                 int64_t ld_dst) {

@@ -36,15 +36,15 @@ inline void block4x4d(const double* s, int64_t ls, double* d, int64_t ld) {
 
 inline void transpose_ymm(const float* src, int64_t ls, int64_t rows, int64_t cols, float* dst,
                           int64_t ld) {
-  transpose_tiles<8>(src, ls, rows, cols, dst, ld, block8x8,
-                     [](const float* s, int64_t l, int64_t r, int64_t c, float* d, int64_t dl) {
-                       transpose_sse2(s, l, r, c, d, dl);
-                     });
+  const auto rest = [](const float* s, int64_t l, int64_t r, int64_t c, float* d, int64_t dl) {
+    transpose_sse2(s, l, r, c, d, dl);
+  };
+  transpose_tiles<8, block8x8>(src, ls, rows, cols, dst, ld, rest);
 }
 inline void transpose_ymm(const double* src, int64_t ls, int64_t rows, int64_t cols,
                           double* dst, int64_t ld) {
-  transpose_tiles<4>(src, ls, rows, cols, dst, ld, block4x4d,
-                     [](const double* s, int64_t l, int64_t r, int64_t c, double* d, int64_t dl) {
-                       transpose_sse2(s, l, r, c, d, dl);
-                     });
+  const auto rest = [](const double* s, int64_t l, int64_t r, int64_t c, double* d, int64_t dl) {
+    transpose_sse2(s, l, r, c, d, dl);
+  };
+  transpose_tiles<4, block4x4d>(src, ls, rows, cols, dst, ld, rest);
 }
