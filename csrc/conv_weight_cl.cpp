@@ -102,7 +102,7 @@ void to_channels_last(const ConvParams& p, const ClGeometry& g, const T* x, int6
       T* row = img + ((ih + p.ph) * g.Wp + p.pw) * p.C;  // (iw, c) at row[iw * C + c]
       const T* src = xb + ih * p.W;                       // (c, iw) at src[c * H * W + iw]
       transpose_kernel<T>()(src + w0, c_plane, p.C, std::max<int64_t>(w_end - w0, 0),
-                             row + w0 * p.C, p.C);
+                            row + w0 * p.C, p.C);
     }
   });
 }

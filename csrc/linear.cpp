@@ -20,7 +20,7 @@ void transpose(const T* src, int64_t rows, int64_t cols, T* dst) {
     const int64_t r0 = rb * kBlock, r1 = std::min(rows, r0 + kBlock);
     for (int64_t c0 = 0; c0 < cols; c0 += kBlock)
       transpose_kernel<T>()(src + r0 * cols + c0, cols, r1 - r0, std::min(kBlock, cols - c0),
-                             dst + c0 * rows + r0, rows);
+                            dst + c0 * rows + r0, rows);
   });
 }
 

@@ -16,6 +16,9 @@ CASES = [
     ("conv2d", (2, 5, 23, 25), (17, 5, 1, 1), {}),
     ("conv1d", (3, 4, 160), (21, 4, 9), dict(padding=4)),
     ("conv2d", (2, 8, 20, 20), (8, 1, 3, 3), dict(groups=8, padding=1)),  # depthwise, into y
+    # depthwise into y with the taps unrolled (5x5, two outputs per channel), and row by row
+    ("conv2d", (2, 6, 21, 37), (12, 1, 5, 5), dict(groups=6, padding=2)),
+    ("conv2d", (2, 4, 9, 33), (4, 1, 3, 5), dict(groups=4, padding=(1, 2))),
     ("conv2d", (2, 16, 14, 14), (40, 16, 1, 1), {}),  # compact pixels copied out in one run
     ("conv2d", (2, 32, 6, 30), (36, 32, 3, 3), dict(padding=1)),  # Winograd
 ]

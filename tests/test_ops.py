@@ -171,6 +171,12 @@ CONV2D_SHAPES = [
     ((3, 33, 9, 10), (13, 33, 3, 3), 2, 1, 1, 1),       # odd K = 297
     ((2, 50, 8, 9), (37, 50, 3, 3), 1, "same", 1, 1),   # K = 450, beyond a typical KC
     ((2, 8, 12, 12), (8, 1, 3, 3), 1, 1, 1, 8),         # depthwise
+    # depthwise straight into y: 3x3 and 5x5 taps unrolled (rows of 1-4 vectors, the last
+    # overlapping), other kernels row by row
+    ((2, 3, 11, 50), (6, 1, 3, 3), 1, 1, 1, 3),
+    ((1, 2, 7, 21), (2, 1, 5, 5), 1, 2, 1, 2),
+    ((1, 2, 6, 40), (2, 1, 5, 5), 1, (0, 2), (1, 2), 2),
+    ((1, 3, 5, 17), (3, 1, 2, 3), 1, 0, 1, 3),
     ((2, 4, 5, 5), (3, 4, 5, 5), 1, 0, 1, 1),           # kernel covers the whole image
     ((1, 2, 40, 3), (5, 2, 3, 1), (3, 1), (0, 1), (2, 1), 1),
     ((2, 6, 7, 7), (6, 2, 4, 4), 1, "same", 2, 3),      # even kernel, dilation 2, 'same'

@@ -4,13 +4,16 @@
 
 namespace fastbp::kernels {
 
-// All three run over a flat run of n outputs i; tap t reads (or writes) src at off[t] + i.
+// row, wgrad and xgrad run over a flat run of n outputs i; tap t reads (or writes) src at
+// off[t] + i.
 //   row:   dst[i] = init + sum_t w[t] * src[off[t] + i], then with relu negatives to zero
 //          (NaN and -0.0 kept)                                        (forward)
+//   rows:  row on each of `rows` rows: row r reads src + r*src_pitch and writes n outputs at
+//          dst + r*dst_pitch, the same values as row's       (forward, straight into y)
 //   wgrad: acc[t] += sum_i dy[i] * src[off[t] + i]                    (weight gradient)
 //   xgrad: dst[off[t] + i] += w[t] * dy[i], taps in order             (input gradient)
-// `row` takes any n >= 1 and writes only dst[0, n); it may read src up to off[t] + max(n, L)
-// (L = kDepthwiseRun<T>, one 64-byte vector). For wgrad and xgrad n is a multiple of L: the
+// `row` (and each row of `rows`) takes any n >= 1 and writes only dst[0, n); it may read src
+// up to off[t] + max(n, L) (L = kDepthwiseRun<T>, one 64-byte vector). For wgrad and xgrad n is a multiple of L: the
 // caller pads every buffer so that the indices up to there are valid, dy past the real outputs
 // being zero.
 template <typename T>
@@ -19,6 +22,8 @@ template <typename T>
 struct DepthwiseKernels {
   void (*row)(const T* src, const int64_t* off, const T* w, int64_t taps, T init, bool relu,
               T* dst, int64_t n);
+  void (*rows)(const T* src, int64_t src_pitch, const int64_t* off, const T* w, int64_t taps,
+               T init, bool relu, T* dst, int64_t dst_pitch, int64_t n, int64_t rows);
   void (*wgrad)(const T* src, const int64_t* off, int64_t taps, const T* dy, int64_t n, T* acc);
   void (*xgrad)(T* dst, const int64_t* off, const T* w, int64_t taps, const T* dy, int64_t n);
 };

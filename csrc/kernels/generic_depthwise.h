@@ -37,6 +37,50 @@ inline typename Vec64<T>::type relu_vector(typename Vec64<T>::type a) {
   return a < zero ? zero : a;
 }
 
+// Rows of a plane with K taps known at compile time, unrolled, their weights and offsets held
+// in registers across the rows. Each output is the same chain as row's (init, then the taps in
+// order), so the bits are the same. On AVX2 and ref, where a 64-byte vector is two or four
+// registers, the unrolled taps also keep the accumulators out of memory (dw-3x3: 4x faster
+// there than row by row).
+template <typename T, int K>
+void depthwise_rows_fixed(const T* __restrict src, int64_t src_pitch, const int64_t* off_,
+                          const T* w, T init, bool relu, T* __restrict dst, int64_t dst_pitch,
+                          int64_t n, int64_t rows) {
+  using V = Vec64<T>;
+  using v = typename V::type;
+  constexpr int L = V::L;
+  v wt[K];
+  int64_t off[K];
+  for (int t = 0; t < K; ++t) {
+    wt[t] = V::splat(w[t]);
+    off[t] = off_[t];
+  }
+  const auto out = [relu](v a) { return relu ? relu_vector<T>(a) : a; };
+  const auto one = [&](const T* s, int64_t i) {
+    v a = V::splat(init);
+#pragma GCC unroll 32
+    for (int t = 0; t < K; ++t) a += wt[t] * V::load(s + off[t] + i);
+    return a;
+  };
+  for (int64_t r = 0; r < rows; ++r) {
+    const T* s = src + r * src_pitch;
+    T* d = dst + r * dst_pitch;
+    int64_t i = 0;
+    for (; i + 2 * L <= n; i += 2 * L) {  // two vectors of outputs at a time
+      v a0 = V::splat(init), a1 = a0;
+#pragma GCC unroll 32
+      for (int t = 0; t < K; ++t) {
+        a0 += wt[t] * V::load(s + off[t] + i);
+        a1 += wt[t] * V::load(s + off[t] + i + L);
+      }
+      V::store(d + i, out(a0));
+      V::store(d + i + L, out(a1));
+    }
+    for (; i + L <= n; i += L) V::store(d + i, out(one(s, i)));
+    if (i < n) V::store(d + n - L, out(one(s, n - L)));  // overlaps, as in row
+  }
+}
+
 template <typename T>
 void depthwise_row(const T* __restrict src, const int64_t* off, const T* w, int64_t taps, T init,
                    bool relu, T* __restrict dst, int64_t n) {
@@ -104,7 +148,20 @@ void depthwise_xgrad(T* __restrict dst, const int64_t* off, const T* w, int64_t 
   }
 }
 
+// rows (depthwise.h): 3x3 and 5x5, the common depthwise kernels, unrolled; others row by row.
+template <typename T>
+void depthwise_rows(const T* src, int64_t src_pitch, const int64_t* off, const T* w, int64_t taps,
+                    T init, bool relu, T* dst, int64_t dst_pitch, int64_t n, int64_t rows) {
+  constexpr int64_t L = Vec64<T>::L;
+  if (taps == 9 && n >= L)
+    return depthwise_rows_fixed<T, 9>(src, src_pitch, off, w, init, relu, dst, dst_pitch, n, rows);
+  if (taps == 25 && n >= L)
+    return depthwise_rows_fixed<T, 25>(src, src_pitch, off, w, init, relu, dst, dst_pitch, n, rows);
+  for (int64_t r = 0; r < rows; ++r)
+    depthwise_row(src + r * src_pitch, off, w, taps, init, relu, dst + r * dst_pitch, n);
+}
+
 template <typename T>
 constexpr fastbp::kernels::DepthwiseKernels<T> generic_depthwise_kernels() {
-  return {depthwise_row<T>, depthwise_wgrad<T>, depthwise_xgrad<T>};
+  return {depthwise_row<T>, depthwise_rows<T>, depthwise_wgrad<T>, depthwise_xgrad<T>};
 }
