@@ -13,9 +13,10 @@ namespace fastbp::kernels {
 //   wgrad: acc[t] += sum_i dy[i] * src[off[t] + i]                    (weight gradient)
 //   xgrad: dst[off[t] + i] += w[t] * dy[i], taps in order             (input gradient)
 // `row` (and each row of `rows`) takes any n >= 1 and writes only dst[0, n); it may read src
-// up to off[t] + max(n, L) (L = kDepthwiseRun<T>, one 64-byte vector). For wgrad and xgrad n is a multiple of L: the
-// caller pads every buffer so that the indices up to there are valid, dy past the real outputs
-// being zero.
+// up to off[t] + max(n, L) (L = kDepthwiseRun<T>: 64 bytes, the widest vector of any ISA's
+// kernels). For wgrad and xgrad n is a multiple of L: the caller pads every buffer so that the
+// indices up to there are valid, dy past the real outputs being zero. The sum of wgrad's lanes
+// follows the ISA's vector width, so its bits may differ between paths (as the GEMM's do).
 template <typename T>
 constexpr int64_t kDepthwiseRun = 64 / sizeof(T);
 template <typename T>

@@ -1,20 +1,32 @@
-// Portable depthwise kernel bodies (contract: depthwise.h) on GCC/Clang vector types of 64
-// bytes, which each kernel file's ISA flags turn into one zmm, two ymm or four xmm registers.
+// Portable depthwise kernel bodies (contract: depthwise.h) on GCC/Clang vector types as wide as
+// the registers of the ISA flags each kernel file is built with: one zmm (64 bytes), one ymm
+// (32) or one xmm (16; NEON on ARM). Wider types than the registers cost far more than their
+// width: GCC kept 64-byte accumulators on the stack under AVX2 flags and moved them through
+// general registers on every tap (AVX2 ran slower than ref).
 // Include only inside an anonymous namespace, as generic_ukernel.h.
 #pragma once
-// Vectors of 64 bytes are passed by value between these inline helpers, all inside one kernel
-// file; GCC's note that this ABI differs between ISAs concerns calls across files only.
+// Vectors are passed by value between these inline helpers, all inside one kernel file; GCC's
+// note that this ABI differs between ISAs concerns calls across files only.
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wpsabi"
 #endif
 #include <cstdint>
 
+#if defined(__AVX512F__)
+constexpr int kDepthwiseVectorBytes = 64;
+#elif defined(__AVX__)
+constexpr int kDepthwiseVectorBytes = 32;
+#else
+constexpr int kDepthwiseVectorBytes = 16;
+#endif
+
 template <typename T>
-struct Vec64 {
-  typedef T type __attribute__((vector_size(64)));
+struct Vec {
+  static constexpr int B = kDepthwiseVectorBytes;
+  typedef T type __attribute__((vector_size(B)));
   // the same vector at any element-aligned address (plain vector moves, no memcpy call)
-  typedef T unaligned __attribute__((vector_size(64), aligned(alignof(T)), may_alias));
-  static constexpr int L = 64 / sizeof(T);
+  typedef T unaligned __attribute__((vector_size(B), aligned(alignof(T)), may_alias));
+  static constexpr int L = B / sizeof(T);
   static type load(const T* p) { return *reinterpret_cast<const unaligned*>(p); }
   static void store(T* p, type v) { *reinterpret_cast<unaligned*>(p) = v; }
   static type splat(T x) { return type{} + x; }
@@ -22,9 +34,9 @@ struct Vec64 {
 
 // One vector of outputs [i, i + L).
 template <typename T>
-inline typename Vec64<T>::type row_vector(const T* __restrict src, const int64_t* off,
-                                          const T* w, int64_t taps, T init, int64_t i) {
-  using V = Vec64<T>;
+inline typename Vec<T>::type row_vector(const T* __restrict src, const int64_t* off,
+                                        const T* w, int64_t taps, T init, int64_t i) {
+  using V = Vec<T>;
   typename V::type a = V::splat(init);
   for (int64_t t = 0; t < taps; ++t) a += V::splat(w[t]) * V::load(src + off[t] + i);
   return a;
@@ -32,21 +44,19 @@ inline typename Vec64<T>::type row_vector(const T* __restrict src, const int64_t
 
 // relu of a vector as a select: negatives to zero, NaN and -0.0 kept (as torch)
 template <typename T>
-inline typename Vec64<T>::type relu_vector(typename Vec64<T>::type a) {
-  const typename Vec64<T>::type zero = Vec64<T>::splat(T(0));
+inline typename Vec<T>::type relu_vector(typename Vec<T>::type a) {
+  const typename Vec<T>::type zero = Vec<T>::splat(T(0));
   return a < zero ? zero : a;
 }
 
 // Rows of a plane with K taps known at compile time, unrolled, their weights and offsets held
 // in registers across the rows. Each output is the same chain as row's (init, then the taps in
-// order), so the bits are the same. On AVX2 and ref, where a 64-byte vector is two or four
-// registers, the unrolled taps also keep the accumulators out of memory (dw-3x3: 4x faster
-// there than row by row).
+// order), so the bits are the same.
 template <typename T, int K>
 void depthwise_rows_fixed(const T* __restrict src, int64_t src_pitch, const int64_t* off_,
                           const T* w, T init, bool relu, T* __restrict dst, int64_t dst_pitch,
                           int64_t n, int64_t rows) {
-  using V = Vec64<T>;
+  using V = Vec<T>;
   using v = typename V::type;
   constexpr int L = V::L;
   v wt[K];
@@ -84,7 +94,7 @@ void depthwise_rows_fixed(const T* __restrict src, int64_t src_pitch, const int6
 template <typename T>
 void depthwise_row(const T* __restrict src, const int64_t* off, const T* w, int64_t taps, T init,
                    bool relu, T* __restrict dst, int64_t n) {
-  using V = Vec64<T>;
+  using V = Vec<T>;
   using v = typename V::type;
   constexpr int L = V::L;
   const auto out = [relu](v a) { return relu ? relu_vector<T>(a) : a; };
@@ -117,7 +127,7 @@ void depthwise_row(const T* __restrict src, const int64_t* off, const T* w, int6
 template <typename T>
 void depthwise_wgrad(const T* __restrict src, const int64_t* off, int64_t taps,
                      const T* __restrict dy, int64_t n, T* acc) {
-  using V = Vec64<T>;
+  using V = Vec<T>;
   using v = typename V::type;
   constexpr int L = V::L;
   for (int64_t t = 0; t < taps; ++t) {
@@ -139,7 +149,7 @@ void depthwise_wgrad(const T* __restrict src, const int64_t* off, int64_t taps,
 template <typename T>
 void depthwise_xgrad(T* __restrict dst, const int64_t* off, const T* w, int64_t taps,
                      const T* __restrict dy, int64_t n) {
-  using V = Vec64<T>;
+  using V = Vec<T>;
   constexpr int L = V::L;
   for (int64_t t = 0; t < taps; ++t) {
     const auto wt = V::splat(w[t]);
@@ -152,7 +162,7 @@ void depthwise_xgrad(T* __restrict dst, const int64_t* off, const T* w, int64_t 
 template <typename T>
 void depthwise_rows(const T* src, int64_t src_pitch, const int64_t* off, const T* w, int64_t taps,
                     T init, bool relu, T* dst, int64_t dst_pitch, int64_t n, int64_t rows) {
-  constexpr int64_t L = Vec64<T>::L;
+  constexpr int64_t L = Vec<T>::L;
   if (taps == 9 && n >= L)
     return depthwise_rows_fixed<T, 9>(src, src_pitch, off, w, init, relu, dst, dst_pitch, n, rows);
   if (taps == 25 && n >= L)
