@@ -99,11 +99,49 @@ std::vector<RowBand> row_bands(const ConvGeometry& g) {
   return bands;
 }
 
+// pad_input's copy for column stride 2: each input row read once into both column phases, padded
+// column 2j + cp of the row going to element j of phase cp.
+template <typename T>
+void pad_input_two_phases(const ConvGeometry& g, const PaddedInput& L, const T* x, int64_t x_image,
+                          int64_t count, T* x_pad, int64_t c0, int64_t c1) {
+  // j in [ja, jb): both padded columns 2j and 2j + 1 lie on the input (2j - pw >= 0 and
+  // 2j + 1 - pw <= W - 1); the columns outside are taken one by one
+  const int64_t ja = std::min(L.Wq, (g.pw + 1) / 2);
+  const int64_t jb = std::clamp<int64_t>((g.W + g.pw) / 2, ja, L.Wq);
+  const auto at = [&](const T* row, int64_t iw) { return iw >= 0 && iw < g.W ? row[iw] : T(0); };
+  for (int64_t c = c0; c < c1; ++c)
+    for (int64_t rp = 0; rp < g.sh; ++rp)
+      for (int64_t b = 0; b < count; ++b) {
+        T* even = x_pad + c * L.channel_size() + (rp * 2 * L.images + b) * L.image;
+        T* odd = even + L.images * L.image;
+        const T* src = x + b * x_image + c * g.H * g.W;
+        for (int64_t rq = 0; rq < L.Hq; ++rq, even += L.Wq, odd += L.Wq) {
+          const int64_t ih = rq * g.sh + rp - g.ph;
+          if (ih < 0 || ih >= g.H) {
+            std::fill(even, even + L.Wq, T(0));
+            std::fill(odd, odd + L.Wq, T(0));
+            continue;
+          }
+          const T* row = src + ih * g.W;
+          for (int64_t j = 0; j < ja; ++j) {
+            even[j] = at(row, 2 * j - g.pw);
+            odd[j] = at(row, 2 * j + 1 - g.pw);
+          }
+          pack_detail::deinterleave(row + 2 * ja - g.pw, jb - ja, even + ja, odd + ja);
+          for (int64_t j = jb; j < L.Wq; ++j) {
+            even[j] = at(row, 2 * j - g.pw);
+            odd[j] = at(row, 2 * j + 1 - g.pw);
+          }
+        }
+      }
+}
+
 template <typename T>
 void pad_input(const ConvGeometry& g, const PaddedInput& L, const T* x, int64_t x_image,
                int64_t count, T* x_pad, int64_t c0, int64_t c1) {
   if (c1 < 0) c1 = g.C;
   if (c1 == g.C) std::fill(x_pad + L.size() - L.slack, x_pad + L.size(), T(0));
+  if (g.sw == 2) return pad_input_two_phases(g, L, x, x_image, count, x_pad, c0, c1);
   for (int64_t c = c0; c < c1; ++c)
     for (int64_t rp = 0; rp < g.sh; ++rp)
       for (int64_t cp = 0; cp < g.sw; ++cp) {

@@ -66,6 +66,37 @@ inline void copy_evens(const double* src, int64_t n, double* dst) {
   for (; j < n; ++j) dst[j] = src[2 * j];
 }
 
+// even[k] = src[2k], odd[k] = src[2k + 1] for k < n: a row split into its two column phases in
+// one pass (SSE2 shuffles of two vectors at a time, then element by element).
+inline void deinterleave(const float* src, int64_t n, float* even, float* odd) {
+  int64_t k = 0;
+#ifdef FASTBP_PACK_SSE2
+  for (; k + 4 <= n; k += 4) {
+    const __m128 a = _mm_loadu_ps(src + 2 * k), b = _mm_loadu_ps(src + 2 * k + 4);
+    _mm_storeu_ps(even + k, _mm_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0)));
+    _mm_storeu_ps(odd + k, _mm_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1)));
+  }
+#endif
+  for (; k < n; ++k) {
+    even[k] = src[2 * k];
+    odd[k] = src[2 * k + 1];
+  }
+}
+inline void deinterleave(const double* src, int64_t n, double* even, double* odd) {
+  int64_t k = 0;
+#ifdef FASTBP_PACK_SSE2
+  for (; k + 2 <= n; k += 2) {
+    const __m128d a = _mm_loadu_pd(src + 2 * k), b = _mm_loadu_pd(src + 2 * k + 2);
+    _mm_storeu_pd(even + k, _mm_unpacklo_pd(a, b));
+    _mm_storeu_pd(odd + k, _mm_unpackhi_pd(a, b));
+  }
+#endif
+  for (; k < n; ++k) {
+    even[k] = src[2 * k];
+    odd[k] = src[2 * k + 1];
+  }
+}
+
 }  // namespace pack_detail
 
 // Asks for the cache lines of p[0..n) into L1, where the ISA can (a hint: never faults).
