@@ -89,15 +89,17 @@ void split_plane(const ConvParams& p, const Tiles& tl, int64_t rh, int64_t rw,
   for (int64_t r = 0; r < tl.Hp; ++r) {
     T* e = dst + r * 2 * tl.We;
     T* o = e + tl.We;
-    std::fill(e, e + 2 * tl.We, T(0));
     const int64_t ih = rh - p.ph + p.dh * r;
-    if (ih < 0 || ih >= p.H) continue;
-    const T* src = x + ih * p.W;
-    if (step == 2) {  // undilated: the even and odd columns, SIMD shuffles (gemm/pack.h)
-      if (e0 < e1) pack_detail::copy_evens(src + c0 + step * e0, e1 - e0, e + e0);
-      if (o0 < o1) pack_detail::copy_evens(src + c0 + 1 + step * o0, o1 - o0, o + o0);
+    if (ih < 0 || ih >= p.H) {
+      std::fill(e, e + 2 * tl.We, T(0));
       continue;
     }
+    const T* src = x + ih * p.W;
+    if (step == 2) {  // undilated: both column phases in one pass (gemm/pack.h)
+      pack_detail::split_phases(src, p.W, c0, tl.We, e, o);
+      continue;
+    }
+    std::fill(e, e + 2 * tl.We, T(0));
     for (int64_t q = e0; q < e1; ++q) e[q] = src[c0 + step * q];
     for (int64_t q = o0; q < o1; ++q) o[q] = src[c0 + p.dw + step * q];
   }

@@ -104,11 +104,6 @@ std::vector<RowBand> row_bands(const ConvGeometry& g) {
 template <typename T>
 void pad_input_two_phases(const ConvGeometry& g, const PaddedInput& L, const T* x, int64_t x_image,
                           int64_t count, T* x_pad, int64_t c0, int64_t c1) {
-  // j in [ja, jb): both padded columns 2j and 2j + 1 lie on the input (2j - pw >= 0 and
-  // 2j + 1 - pw <= W - 1); the columns outside are taken one by one
-  const int64_t ja = std::min(L.Wq, (g.pw + 1) / 2);
-  const int64_t jb = std::clamp<int64_t>((g.W + g.pw) / 2, ja, L.Wq);
-  const auto at = [&](const T* row, int64_t iw) { return iw >= 0 && iw < g.W ? row[iw] : T(0); };
   for (int64_t c = c0; c < c1; ++c)
     for (int64_t rp = 0; rp < g.sh; ++rp)
       for (int64_t b = 0; b < count; ++b) {
@@ -120,17 +115,8 @@ void pad_input_two_phases(const ConvGeometry& g, const PaddedInput& L, const T* 
           if (ih < 0 || ih >= g.H) {
             std::fill(even, even + L.Wq, T(0));
             std::fill(odd, odd + L.Wq, T(0));
-            continue;
-          }
-          const T* row = src + ih * g.W;
-          for (int64_t j = 0; j < ja; ++j) {
-            even[j] = at(row, 2 * j - g.pw);
-            odd[j] = at(row, 2 * j + 1 - g.pw);
-          }
-          pack_detail::deinterleave(row + 2 * ja - g.pw, jb - ja, even + ja, odd + ja);
-          for (int64_t j = jb; j < L.Wq; ++j) {
-            even[j] = at(row, 2 * j - g.pw);
-            odd[j] = at(row, 2 * j + 1 - g.pw);
+          } else {
+            pack_detail::split_phases(src + ih * g.W, g.W, -g.pw, L.Wq, even, odd);
           }
         }
       }
@@ -162,9 +148,7 @@ void pad_input(const ConvGeometry& g, const PaddedInput& L, const T* x, int64_t 
             std::fill(d, d + j0, T(0));
             if (g.sw == 1)
               std::copy(row, row + (j1 - j0), d + j0);
-            else if (g.sw == 2)
-              pack_detail::copy_evens(row, j1 - j0, d + j0);
-            else
+            else  // stride 2 is pad_input_two_phases'
               for (int64_t j = j0; j < j1; ++j) d[j] = row[(j - j0) * g.sw];
             std::fill(d + j1, d + L.Wq, T(0));
           }

@@ -1,6 +1,7 @@
 // Packing: copies a sliver of an operand into the layout the micro-kernel reads
 // (kc steps of `width` lanes, zero-padded). A "lane" is a row of A or a column of B.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 
 #include "blocking.h"
@@ -43,29 +44,6 @@ inline void copy_row(const T* src, int64_t n, T* dst) {
   for (; l < n; ++l) dst[l] = src[l];
 }
 
-// dst[j] = src[2j] for j < n. SSE2 shuffles take the even lanes of two vectors at a time (a
-// stride-2 input split into its two column phases); the vector loop never loads past src[2n-2].
-inline void copy_evens(const float* src, int64_t n, float* dst) {
-  int64_t j = 0;
-#ifdef FASTBP_PACK_SSE2
-  for (; j + 4 < n; j += 4) {
-    const __m128 a = _mm_loadu_ps(src + 2 * j), b = _mm_loadu_ps(src + 2 * j + 4);
-    _mm_storeu_ps(dst + j, _mm_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0)));
-  }
-#endif
-  for (; j < n; ++j) dst[j] = src[2 * j];
-}
-inline void copy_evens(const double* src, int64_t n, double* dst) {
-  int64_t j = 0;
-#ifdef FASTBP_PACK_SSE2
-  for (; j + 2 < n; j += 2) {
-    const __m128d a = _mm_loadu_pd(src + 2 * j), b = _mm_loadu_pd(src + 2 * j + 2);
-    _mm_storeu_pd(dst + j, _mm_shuffle_pd(a, b, 0));
-  }
-#endif
-  for (; j < n; ++j) dst[j] = src[2 * j];
-}
-
 // even[k] = src[2k], odd[k] = src[2k + 1] for k < n: a row split into its two column phases in
 // one pass (SSE2 shuffles of two vectors at a time, then element by element).
 inline void deinterleave(const float* src, int64_t n, float* even, float* odd) {
@@ -94,6 +72,26 @@ inline void deinterleave(const double* src, int64_t n, double* even, double* odd
   for (; k < n; ++k) {
     even[k] = src[2 * k];
     odd[k] = src[2 * k + 1];
+  }
+}
+
+// even[j] = in(2j + off), odd[j] = in(2j + 1 + off) for j < n, with in(i) = row[i] for
+// 0 <= i < W and zero elsewhere: a padded row split into its two column phases in one pass (the
+// stride-2 padded input, Winograd's planes of stride-2 tiles).
+template <typename T>
+inline void split_phases(const T* row, int64_t W, int64_t off, int64_t n, T* even, T* odd) {
+  // [ja, jb): the j whose two columns 2j + off and 2j + 1 + off both lie in [0, W)
+  const int64_t ja = std::min(n, off >= 0 ? int64_t(0) : (1 - off) / 2);
+  const int64_t jb = std::clamp<int64_t>(W - off <= 0 ? 0 : (W - off) / 2, ja, n);
+  const auto at = [&](int64_t i) { return i >= 0 && i < W ? row[i] : T(0); };
+  for (int64_t j = 0; j < ja; ++j) {
+    even[j] = at(2 * j + off);
+    odd[j] = at(2 * j + 1 + off);
+  }
+  deinterleave(row + 2 * ja + off, jb - ja, even + ja, odd + ja);
+  for (int64_t j = jb; j < n; ++j) {
+    even[j] = at(2 * j + off);
+    odd[j] = at(2 * j + 1 + off);
   }
 }
 

@@ -63,3 +63,15 @@ inline void transpose_sse2(const double* src, int64_t ls, int64_t rows, int64_t 
   transpose_elements(src, ls, rows, cols, dst, ld);
 #endif
 }
+
+// The two entry points of transpose.h for one ISA file, from its float and double bodies (any
+// of the transpose_* functions above or of its own); expand inside that ISA's namespace.
+#define FASTBP_DEFINE_TRANSPOSE_KERNELS(float_body, double_body)                              \
+  void stranspose(const float* src, int64_t ld_src, int64_t rows, int64_t cols, float* dst,    \
+                  int64_t ld_dst) {                                                            \
+    float_body(src, ld_src, rows, cols, dst, ld_dst);                                          \
+  }                                                                                            \
+  void dtranspose(const double* src, int64_t ld_src, int64_t rows, int64_t cols, double* dst,  \
+                  int64_t ld_dst) {                                                            \
+    double_body(src, ld_src, rows, cols, dst, ld_dst);                                         \
+  }

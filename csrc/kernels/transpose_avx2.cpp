@@ -10,12 +10,5 @@ namespace {
 }  // namespace
 
 namespace fastbp::kernels::avx2 {
-void stranspose(const float* src, int64_t ld_src, int64_t rows, int64_t cols, float* dst,
-                int64_t ld_dst) {
-  transpose_ymm(src, ld_src, rows, cols, dst, ld_dst);
-}
-void dtranspose(const double* src, int64_t ld_src, int64_t rows, int64_t cols, double* dst,
-                int64_t ld_dst) {
-  transpose_ymm(src, ld_src, rows, cols, dst, ld_dst);
-}
+FASTBP_DEFINE_TRANSPOSE_KERNELS(transpose_ymm, transpose_ymm)
 }  // namespace fastbp::kernels::avx2

@@ -46,18 +46,17 @@ inline void block16x16(const float* s, int64_t ls, float* d, int64_t ld) {
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
 #endif
-}  // namespace
 
-namespace fastbp::kernels::avx512 {
-void stranspose(const float* src, int64_t ld_src, int64_t rows, int64_t cols, float* dst,
-                int64_t ld_dst) {
+// 16x16 blocks, then the ymm blocks for the strips left
+inline void transpose_zmm(const float* src, int64_t ls, int64_t rows, int64_t cols, float* dst,
+                          int64_t ld) {
   const auto rest = [](const float* s, int64_t l, int64_t r, int64_t c, float* d, int64_t dl) {
     transpose_ymm(s, l, r, c, d, dl);
   };
-  transpose_tiles<16, block16x16>(src, ld_src, rows, cols, dst, ld_dst, rest);
+  transpose_tiles<16, block16x16>(src, ls, rows, cols, dst, ld, rest);
 }
-void dtranspose(const double* src, int64_t ld_src, int64_t rows, int64_t cols, double* dst,
-                int64_t ld_dst) {
-  transpose_ymm(src, ld_src, rows, cols, dst, ld_dst);
-}
+}  // namespace
+
+namespace fastbp::kernels::avx512 {
+FASTBP_DEFINE_TRANSPOSE_KERNELS(transpose_zmm, transpose_ymm)
 }  // namespace fastbp::kernels::avx512

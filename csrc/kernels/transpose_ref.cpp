@@ -11,12 +11,5 @@ namespace {
 }  // namespace
 
 namespace fastbp::kernels::ref {
-void stranspose(const float* src, int64_t ld_src, int64_t rows, int64_t cols, float* dst,
-                int64_t ld_dst) {
-  transpose_sse2(src, ld_src, rows, cols, dst, ld_dst);
-}
-void dtranspose(const double* src, int64_t ld_src, int64_t rows, int64_t cols, double* dst,
-                int64_t ld_dst) {
-  transpose_sse2(src, ld_src, rows, cols, dst, ld_dst);
-}
+FASTBP_DEFINE_TRANSPOSE_KERNELS(transpose_sse2, transpose_sse2)
 }  // namespace fastbp::kernels::ref
