@@ -19,6 +19,15 @@ Capability active_capability();
 // Switches the active path (tests and benchmarks); the same checks as the environment variable.
 void set_capability(const std::string& name);
 
+// Whether a GEMM whose columns are pixels packs them instead of reading them in place, when
+// its vectors of columns cross the ends of runs (output rows) and so load in several masked
+// pieces. Each extra piece is merged into the vector by an ALU operation; on Intel's cores it
+// issues to the ports of the FMAs (0 and 5), so merging for every sliver of A costs more than
+// packing the columns once. Detected from the CPU's vendor (on Intel's: yes), or forced by
+// set_pack_crossing_columns (tests). The two ways differ in the last bits of the results.
+bool pack_crossing_columns();
+void set_pack_crossing_columns(bool pack);
+
 // The version of a kernel for the active path, among one per ISA (pointers to functions or to
 // tables). The x86 versions exist only in x86 builds: FASTBP_X86(f) is &f there, else nullptr,
 // and the portable version runs.

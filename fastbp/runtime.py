@@ -123,7 +123,8 @@ def _config() -> dict[str, Any]:
         "threads": get_num_threads(),
         "cpu": {"model": _cpu_model(), "logical_cpus": os.cpu_count(),
                 "capabilities": list(_core.supported_capabilities()),
-                "in_use": cpu_capability()},
+                "in_use": cpu_capability(),
+                "pack_crossing_columns": _core.pack_crossing_columns()},
         "gemm_blocking": {dt: _core.gemm_blocking(dt) for dt in ("float32", "float64")},
     }
 
@@ -149,6 +150,8 @@ def show_config(mode: str = "stdout", file=None) -> dict[str, Any] | None:
         f"  threads:       {c['threads']}",
         f"  cpu:           {c['cpu']['model']}, {c['cpu']['logical_cpus']} logical CPUs",
         f"  cpu paths:     {', '.join(c['cpu']['capabilities'])} (in use: {c['cpu']['in_use']})",
+        "  conv pixels:   " + ("packed where a vector crosses output rows"
+                              if c["cpu"]["pack_crossing_columns"] else "read in place"),
     ]
     for dtype, b in c["gemm_blocking"].items():
         lines.append(f"  gemm {dtype}:  tile {b['mr']}x{b['nr']}, mc {b['mc']}, kc {b['kc']}, nc {b['nc']}")
