@@ -331,8 +331,8 @@ PYBIND11_MODULE(_core, m) {
       throw py::value_error(e.what());
     }
   }, py::arg("name"));
-  m.def("pack_crossing_columns", &fastbp::pack_crossing_columns);
-  m.def("set_pack_crossing_columns", &fastbp::set_pack_crossing_columns, py::arg("pack"));
+  m.def("alu_on_fma_ports", &fastbp::alu_on_fma_ports);
+  m.def("set_alu_on_fma_ports", &fastbp::set_alu_on_fma_ports, py::arg("shared"));
   m.def("gemm_blocking", [](const std::string& dtype) {
     const auto cap = fastbp::active_capability();
     if (dtype == "float32") return blocking_info<float>(cap);

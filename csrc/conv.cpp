@@ -207,7 +207,7 @@ void conv2d_forward(const ConvParams& params, const T* x, const T* w, const T* b
   // CPU merges the pieces on its FMA ports (dispatch.h), the columns are packed once instead,
   // when more than one sliver of A would merge them again (Intel, 1 thread: c512-7x7 -30%,
   // r18-down -23%, lenet-c2 -15%; 8 output channels, `grouped`, would be +34%).
-  if (order == PixelOrder::row_runs && run % kVec != 0 && s.Og > bk.mr && pack_crossing_columns())
+  if (order == PixelOrder::row_runs && run % kVec != 0 && s.Og > bk.mr && alu_on_fma_ports())
     order = PixelOrder::compact;
   // the pitch of output rows among the GEMM's columns (their pixels per row, dropped ones
   // included), and of images

@@ -8,7 +8,7 @@ namespace fastbp {
 namespace {
 
 std::atomic<int> g_active{-1};
-std::atomic<int> g_pack_crossing{-1};  // -1: not yet detected
+std::atomic<int> g_alu_on_fma{-1};  // -1: not yet detected
 
 Capability best_supported() {
   if (cpu_supports(Capability::avx512)) return Capability::avx512;
@@ -78,18 +78,18 @@ Capability active_capability() {
   return static_cast<Capability>(g_active.load());
 }
 
-bool pack_crossing_columns() {
-  if (g_pack_crossing.load() < 0) {
+bool alu_on_fma_ports() {
+  if (g_alu_on_fma.load() < 0) {
 #if defined(__x86_64__) || defined(__i386__)
-    g_pack_crossing.store(__builtin_cpu_is("intel") ? 1 : 0);
+    g_alu_on_fma.store(__builtin_cpu_is("intel") ? 1 : 0);
 #else
-    g_pack_crossing.store(0);
+    g_alu_on_fma.store(0);
 #endif
   }
-  return g_pack_crossing.load() == 1;
+  return g_alu_on_fma.load() == 1;
 }
 
-void set_pack_crossing_columns(bool pack) { g_pack_crossing.store(pack ? 1 : 0); }
+void set_alu_on_fma_ports(bool shared) { g_alu_on_fma.store(shared ? 1 : 0); }
 
 void set_capability(const std::string& name) {
   g_active.store(static_cast<int>(parse(name, "capability")));

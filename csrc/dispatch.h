@@ -19,14 +19,15 @@ Capability active_capability();
 // Switches the active path (tests and benchmarks); the same checks as the environment variable.
 void set_capability(const std::string& name);
 
-// Whether a GEMM whose columns are pixels packs them instead of reading them in place, when
-// its vectors of columns cross the ends of runs (output rows) and so load in several masked
-// pieces. Each extra piece is merged into the vector by an ALU operation; on Intel's cores it
-// issues to the ports of the FMAs (0 and 5), so merging for every sliver of A costs more than
-// packing the columns once. Detected from the CPU's vendor (on Intel's: yes), or forced by
-// set_pack_crossing_columns (tests). The two ways differ in the last bits of the results.
-bool pack_crossing_columns();
-void set_pack_crossing_columns(bool pack);
+// Whether the vector ALU operations that reading a GEMM's operands in place adds to its loop
+// issue to the ports of the FMAs, as on Intel's cores (ports 0 and 5): a merge-masked load for
+// each extra piece of a vector of pixels, and moves of addresses that the loop keeps in vector
+// registers. Where they do, more is packed instead of read in place: a convolution's pixels
+// when its vectors cross output rows (conv.cpp), a linear layer's weights from a smaller batch
+// on (linear.cpp). Detected from the CPU's vendor, or forced by set_alu_on_fma_ports (tests).
+// A convolution's results differ between the two ways in the last bits; a linear layer's do not.
+bool alu_on_fma_ports();
+void set_alu_on_fma_ports(bool shared);
 
 // The version of a kernel for the active path, among one per ISA (pointers to functions or to
 // tables). The x86 versions exist only in x86 builds: FASTBP_X86(f) is &f there, else nullptr,

@@ -30,14 +30,18 @@ void transpose(const T* src, int64_t rows, int64_t cols, T* dst) {
 // caches and a batch of at most 256 rows: there packing Wᵀ as B is a pass over W at memory
 // speed that the multiply does not hide (measured, 1 thread: 32x2048->2048 -40%, 2x4096->4096
 // -52%, 256x4096->1024 -4%; with 4 MiB of weights 64x1024->1024 was 9% slower, and with 1024
-// rows 6%). Needs a rows kernel and O a whole number of its tiles.
-constexpr int64_t kWeightRowsMinBytes = int64_t(8) << 20, kWeightRowsMaxBatch = 256;
+// rows 6%). Needs a rows kernel and O a whole number of its tiles. Where the rows kernel's
+// address moves take FMA ports (dispatch.h), only up to 96 rows (Intel, 1 / 2 threads: 32 rows
+// -20%, 96 -7%; 128 +4%, 256 +21% / +16% against packing Wᵀ).
+constexpr int64_t kWeightRowsMinBytes = int64_t(8) << 20, kWeightRowsMaxBatch = 256,
+                  kWeightRowsMaxBatchAluOnFma = 96;
 
 template <typename T>
 bool linear_forward_weight_rows(int64_t B, int64_t I, int64_t O, const T* x, const T* w,
                                 const T* bias, T* y, bool relu) {
   const GemmBlocking<T>& bk = gemm_blocking_for_rows<T>(active_capability(), O);
-  if (!bk.rows_kernel || O % bk.mr != 0 || B < 2 || B > kWeightRowsMaxBatch ||
+  const int64_t max_batch = alu_on_fma_ports() ? kWeightRowsMaxBatchAluOnFma : kWeightRowsMaxBatch;
+  if (!bk.rows_kernel || O % bk.mr != 0 || B < 2 || B > max_batch ||
       static_cast<double>(O) * I * sizeof(T) < kWeightRowsMinBytes)
     return false;
   AlignedBuffer<T> yt(O * B);

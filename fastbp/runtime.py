@@ -124,7 +124,7 @@ def _config() -> dict[str, Any]:
         "cpu": {"model": _cpu_model(), "logical_cpus": os.cpu_count(),
                 "capabilities": list(_core.supported_capabilities()),
                 "in_use": cpu_capability(),
-                "pack_crossing_columns": _core.pack_crossing_columns()},
+                "alu_on_fma_ports": _core.alu_on_fma_ports()},
         "gemm_blocking": {dt: _core.gemm_blocking(dt) for dt in ("float32", "float64")},
     }
 
@@ -150,8 +150,9 @@ def show_config(mode: str = "stdout", file=None) -> dict[str, Any] | None:
         f"  threads:       {c['threads']}",
         f"  cpu:           {c['cpu']['model']}, {c['cpu']['logical_cpus']} logical CPUs",
         f"  cpu paths:     {', '.join(c['cpu']['capabilities'])} (in use: {c['cpu']['in_use']})",
-        "  conv pixels:   " + ("packed where a vector crosses output rows"
-                              if c["cpu"]["pack_crossing_columns"] else "read in place"),
+        "  in place:      " + ("less (ALU work shares the FMA ports: packs crossing pixels, "
+                              "weights of batches over 96)" if c["cpu"]["alu_on_fma_ports"]
+                              else "pixels and weights read in place where they can be"),
     ]
     for dtype, b in c["gemm_blocking"].items():
         lines.append(f"  gemm {dtype}:  tile {b['mr']}x{b['nr']}, mc {b['mc']}, kc {b['kc']}, nc {b['nc']}")

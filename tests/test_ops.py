@@ -43,12 +43,12 @@ def restore_threads():
 @pytest.fixture(params=[True, False], ids=["packed", "in-place"])
 def crossing(request):
     """Both ways of a GEMM whose vectors of pixels cross output rows: packed (the default on
-    Intel's CPUs) and read in place (elsewhere); AVX-512 reads pixels in place, other paths
-    pack either way."""
-    saved = _core.pack_crossing_columns()
-    _core.set_pack_crossing_columns(request.param)
+    Intel's CPUs, where ALU work shares the FMA ports) and read in place (elsewhere); on paths
+    without a rows kernel (AVX2, ref) both pack."""
+    saved = _core.alu_on_fma_ports()
+    _core.set_alu_on_fma_ports(request.param)
     yield request.param
-    _core.set_pack_crossing_columns(saved)
+    _core.set_alu_on_fma_ports(saved)
 
 
 @contextlib.contextmanager

@@ -44,7 +44,7 @@ def test_show_config_reports_the_build_and_runtime(capsys):
     c = fastbp.show_config(mode="dicts")
     assert c["threads"] == fastbp.get_num_threads()
     assert c["cpu"]["in_use"] == fastbp.cpu_capability()
-    assert c["cpu"]["pack_crossing_columns"] == fastbp._core.pack_crossing_columns()
+    assert c["cpu"]["alu_on_fma_ports"] == fastbp._core.alu_on_fma_ports()
     assert fastbp.cpu_capability() in c["cpu"]["capabilities"]
     assert c["build"]["compiler"] and c["build"]["cxx_flags"]
     if fastbp._core.has_openmp():
