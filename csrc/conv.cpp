@@ -205,8 +205,8 @@ void conv2d_forward(const ConvParams& params, const T* x, const T* w, const T* b
   }
   // Runs that are not whole vectors make vectors that cross them, loaded in pieces. Where the
   // CPU merges the pieces on its FMA ports (dispatch.h), the columns are packed once instead,
-  // when more than one sliver of A would merge them again (Intel, 1 thread: c512-7x7 -30%,
-  // r18-down -23%, lenet-c2 -15%; 8 output channels, `grouped`, would be +34%).
+  // when more than one sliver of A would merge them again (Intel, 1 thread: c512-7x7 -29%,
+  // r18-down -21%, lenet-c2 -14%; 8 output channels, `grouped`, would be +34%).
   if (order == PixelOrder::row_runs && run % kVec != 0 && s.Og > bk.mr && alu_on_fma_ports())
     order = PixelOrder::compact;
   // the pitch of output rows among the GEMM's columns (their pixels per row, dropped ones

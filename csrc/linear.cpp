@@ -32,7 +32,7 @@ void transpose(const T* src, int64_t rows, int64_t cols, T* dst) {
 // -52%, 256x4096->1024 -4%; with 4 MiB of weights 64x1024->1024 was 9% slower, and with 1024
 // rows 6%). Needs a rows kernel and O a whole number of its tiles. Where the rows kernel's
 // address moves take FMA ports (dispatch.h), only up to 96 rows (Intel, 1 / 2 threads: 32 rows
-// -20%, 96 -7%; 128 +4%, 256 +21% / +16% against packing Wᵀ).
+// -20%, 96 -7%; 128 +4%, 256 +18% / +15% against packing Wᵀ).
 constexpr int64_t kWeightRowsMinBytes = int64_t(8) << 20, kWeightRowsMaxBatch = 256,
                   kWeightRowsMaxBatchAluOnFma = 96;
 
