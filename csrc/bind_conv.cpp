@@ -7,6 +7,7 @@
 
 #include "bind_args.h"
 #include "conv.h"
+#include "parallel.h"
 
 namespace fastbp::bind {
 namespace {
@@ -128,6 +129,7 @@ py::array conv_forward_t(const ConvCall& c, bool relu) {
   T* yp = y.mutable_data();
   {
     py::gil_scoped_release release;
+    const fastbp::DenormalScope mode;
     conv2d_forward<T>(c.p, data<T>(c.x), data<T>(c.w), data<T>(c.b), yp, relu);
   }
   return std::move(y);
@@ -142,6 +144,7 @@ py::tuple conv_backward_t(const ConvCall& c, bool ig, bool wg, bool bg) {
   if (bg) { py::array_t<T> a(Shape{c.p.O}); gbp = a.mutable_data(); gb = a; }
   {
     py::gil_scoped_release release;
+    const fastbp::DenormalScope mode;
     conv2d_backward<T>(c.p, data<T>(c.gy), data<T>(c.x), data<T>(c.w), gxp, gwp, gbp);
   }
   return py::make_tuple(gx, gw, gb);

@@ -6,6 +6,7 @@
 
 #include "bind_args.h"
 #include "linear.h"
+#include "parallel.h"
 
 namespace fastbp::bind {
 namespace {
@@ -66,6 +67,7 @@ py::array linear_t(const LinearCall& c, bool relu) {
   T* yp = y.mutable_data();
   {
     py::gil_scoped_release release;
+    const fastbp::DenormalScope mode;
     linear_forward<T>(c.rows, c.I, c.O, data<T>(c.x), data<T>(c.w), data<T>(c.b), yp, relu);
   }
   return std::move(y);
@@ -80,6 +82,7 @@ py::tuple linear_backward_t(const LinearCall& c, bool ig, bool wg, bool bg) {
   if (bg) { py::array_t<T> a(Shape{c.O}); gbp = a.mutable_data(); gb = a; }
   {
     py::gil_scoped_release release;
+    const fastbp::DenormalScope mode;
     linear_backward<T>(c.rows, c.I, c.O, data<T>(c.gy), data<T>(c.x), data<T>(c.w), gxp, gwp,
                        gbp);
   }

@@ -7,6 +7,7 @@
 
 #include "bind_args.h"
 #include "norm.h"
+#include "parallel.h"
 
 namespace fastbp::bind {
 namespace {
@@ -46,6 +47,7 @@ py::tuple channel_moments_py(const py::array& x) {
   py::array_t<double> mean(s.C), var(s.C);
   double *mp = mean.mutable_data(), *vp = var.mutable_data();
   py::gil_scoped_release release;
+  const fastbp::DenormalScope mode;
   if (kind == 'f') channel_moments<float>(s, data<float>(x), mp, vp);
   else channel_moments<double>(s, data<double>(x), mp, vp);
   py::gil_scoped_acquire acquire;
@@ -60,6 +62,7 @@ py::tuple normalize_t(const ChannelShape& s, const py::array& x, const py::array
   T *op = out_data<T>(out), *hp = out_data<T>(x_hat);
   {
     py::gil_scoped_release release;
+    const fastbp::DenormalScope mode;
     channel_normalize<T>(s, data<T>(x), data<double>(center), data<T>(scale), data<T>(shift),
                          data<T>(inv_std), op, hp);
   }
@@ -98,6 +101,7 @@ py::tuple channel_grad_sums_py(const py::array& g, py::handle x_hat_h) {
   double* gp = sum_g.mutable_data();
   {
     py::gil_scoped_release release;
+    const fastbp::DenormalScope mode;
     if (kind == 'f') channel_grad_sums<float>(s, data<float>(g), data<float>(x_hat), gp, gxp);
     else channel_grad_sums<double>(s, data<double>(g), data<double>(x_hat), gp, gxp);
   }
@@ -111,6 +115,7 @@ py::array grad_input_t(const ChannelShape& s, const py::array& g, const py::arra
   T* out = gx.mutable_data();
   {
     py::gil_scoped_release release;
+    const fastbp::DenormalScope mode;
     channel_grad_input<T>(s, data<T>(g), data<T>(x_hat), data<T>(a), data<T>(b), data<T>(c),
                           out);
   }

@@ -69,6 +69,7 @@ py::array conv_forward_t(const ConvParams& p, const py::array& x, const py::arra
   T* yp = y.mutable_data();
   {
     py::gil_scoped_release release;
+    const fastbp::DenormalScope mode;
     fastbp::conv2d_forward<T>(p, ptr<T>(x), ptr<T>(w), b, yp);
   }
   return y;
@@ -115,6 +116,7 @@ py::tuple conv_backward_t(const ConvParams& p, const py::array& dy, const py::ar
   if (bg) { py::array_t<T> a({p.O}); gbp = a.mutable_data(); gb = a; }
   {
     py::gil_scoped_release release;
+    const fastbp::DenormalScope mode;
     fastbp::conv2d_backward<T>(p, ptr<T>(dy), ptr<T>(x), ptr<T>(w), gxp, gwp, gbp);
   }
   return py::make_tuple(gx, gw, gb);
@@ -152,6 +154,7 @@ void gemm_t(const py::array& a, const py::array& b, py::array& c, bool ta, bool 
   T* cp = static_cast<T*>(c.mutable_data());
   const int64_t ldc = c.strides(0) / c.itemsize();
   py::gil_scoped_release release;
+  const fastbp::DenormalScope mode;
   fastbp::gemm_strided<T>(M, N, K, static_cast<T>(alpha), ptr<T>(a), ra, ca, ptr<T>(b), rb, cb,
                           static_cast<T>(beta), cp, ldc);
 }
@@ -181,6 +184,7 @@ py::array conv_backward_input_t(const ConvParams& p, const py::array& dy, const 
   T* gxp = gx.mutable_data();
   {
     py::gil_scoped_release release;
+    const fastbp::DenormalScope mode;
     fastbp::conv2d_backward_input<T>(p, ptr<T>(dy), ptr<T>(w), gxp);
   }
   return gx;
@@ -234,6 +238,7 @@ void gemm_batched_t(const py::array& a, const py::array& b, py::array& c, double
   const int64_t bs_c = c.strides(0) / c.itemsize(), ldc = c.strides(1) / c.itemsize();
   T* cp = static_cast<T*>(c.mutable_data());
   py::gil_scoped_release release;
+  const fastbp::DenormalScope mode;
   fastbp::gemm_batched<T>(batch, M, N, K, static_cast<T>(alpha), ptr<T>(a), sa[0], sa[1], sa[2],
                           ptr<T>(b), sb[0], sb[1], sb[2], static_cast<T>(beta), cp, bs_c, ldc);
 }
@@ -262,6 +267,7 @@ py::array erf_t(const py::array& x) {
   T* yp = y.mutable_data();
   const int64_t n = x.size();
   py::gil_scoped_release release;
+  const fastbp::DenormalScope mode;
   for (int64_t i = 0; i < n; ++i) yp[i] = std::erf(xp[i]);
   return y;
 }
@@ -331,6 +337,8 @@ PYBIND11_MODULE(_core, m) {
       throw py::value_error(e.what());
     }
   }, py::arg("name"));
+  m.def("flush_denormal", &fastbp::flush_denormal);
+  m.def("set_flush_denormal", &fastbp::set_flush_denormal, py::arg("on"));
   m.def("alu_on_fma_ports", &fastbp::alu_on_fma_ports);
   m.def("set_alu_on_fma_ports", &fastbp::set_alu_on_fma_ports, py::arg("shared"));
   m.def("gemm_blocking", [](const std::string& dtype) {

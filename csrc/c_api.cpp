@@ -10,6 +10,7 @@
 #include "conv.h"
 #include "gemm/gemm.h"
 #include "linear.h"
+#include "parallel.h"
 
 namespace fastbp {
 namespace {
@@ -28,6 +29,7 @@ bool product_fits(std::initializer_list<int64_t> factors) {
 template <class F>
 int guarded(F&& run) noexcept {
   try {
+    const DenormalScope mode;
     run();
     return FASTBP_OK;
   } catch (const std::bad_alloc&) {

@@ -33,6 +33,7 @@ thread_local int t_override = 0;
 // region would wait forever for the parent's workers, so it runs on the calling thread only.
 std::atomic<bool> g_used_pool{false};
 std::atomic<bool> g_single_after_fork{false};
+std::atomic<bool> g_flush_denormal{false};
 
 #ifdef FASTBP_HAVE_POSIX
 void on_fork_child() {
@@ -63,6 +64,18 @@ int thread_override() { return t_override; }
 void set_thread_override(int n) {
   if (n < 0) throw std::invalid_argument("threads: n must be >= 1");
   t_override = n;
+}
+
+bool flush_denormal() { return g_flush_denormal.load(); }
+
+bool set_flush_denormal(bool on) {
+#if defined(__x86_64__) || defined(__i386__)
+  g_flush_denormal.store(on);
+  return true;
+#else
+  (void)on;
+  return false;
+#endif
 }
 
 bool have_openmp() {

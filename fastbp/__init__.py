@@ -22,8 +22,9 @@ from .functional import (conv1d, conv1d_backward, conv2d, conv2d_backward, linea
                          linear_backward, matmul)
 from .functional import (batched_matmul, conv_transpose1d, conv_transpose1d_backward,
                          conv_transpose2d, conv_transpose2d_backward)
-from .runtime import (cpu_capability, get_num_threads, get_workspace_limit, set_num_threads,
-                      set_workspace_limit, show_config, threads)
+from .runtime import (cpu_capability, get_flush_denormal, get_num_threads, get_workspace_limit,
+                      set_flush_denormal, set_num_threads, set_workspace_limit, show_config,
+                      threads)
 from .tensor import Tensor, no_grad
 from .tensor import cat, enable_grad, stack, where
 from .serialization import load, save
@@ -40,6 +41,6 @@ __all__ = [
     "Tensor", "no_grad", "enable_grad", "cat", "stack", "where", "save", "load",
     "nn", "optim", "reference", "distributed", "manual_seed",
     "set_num_threads", "get_num_threads", "threads", "cpu_capability", "show_config",
-    "set_workspace_limit", "get_workspace_limit",
+    "set_workspace_limit", "get_workspace_limit", "set_flush_denormal", "get_flush_denormal",
     "__version__",
 ]

@@ -57,6 +57,25 @@ def threads(n: int) -> Iterator[None]:
         _core.set_thread_override(previous)
 
 
+def set_flush_denormal(mode: bool) -> bool:
+    """Flush subnormal numbers to zero in fastbp's compiled ops, process-wide (off by default):
+    subnormal inputs are read as zero and results that would be subnormal become zero, as with
+    ``torch.set_flush_denormal(True)``. Off, results are exact; but cores that take a microcode
+    assist for subnormal operands (Intel's) then run layers whose values are subnormal tens of
+    times slower. Returns whether this CPU has the mode (x86: yes); where it has not, nothing
+    changes."""
+    import numpy as np
+
+    if not isinstance(mode, (bool, np.bool_)):
+        raise TypeError(f"set_flush_denormal: mode must be a bool, got {type(mode).__name__}")
+    return _core.set_flush_denormal(bool(mode))
+
+
+def get_flush_denormal() -> bool:
+    """Whether fastbp flushes subnormal numbers to zero (set_flush_denormal)."""
+    return _core.flush_denormal()
+
+
 def set_workspace_limit(nbytes: int) -> None:
     """Cap the scratch memory a convolution may allocate beyond its inputs and outputs (default
     64 MiB): large batches are processed in chunks that fit. Outputs and input gradients do not

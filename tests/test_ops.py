@@ -4,6 +4,7 @@ bad inputs, memory layouts, thread-count determinism, torch agreement, CPU paths
 import contextlib
 import itertools
 import os
+import platform
 import signal
 import subprocess
 import sys
@@ -552,6 +553,8 @@ BAD_CALLS = [
     ("matmul-a-int", lambda: fastbp.matmul(ones(3, 4, dtype=i64), ones(4, 5)), TypeError, mentions("a")),
     ("matmul-mixed", lambda: fastbp.matmul(ones(3, 4), ones(4, 5, dtype=f32)), TypeError,
      mentions("a", "b", sizes=("float32", "float64"))),
+    ("flush-denormal-str", lambda: fastbp.set_flush_denormal("yes"), TypeError, mentions("mode")),
+    ("flush-denormal-int", lambda: fastbp.set_flush_denormal(1), TypeError, mentions("mode")),
 ]
 
 
@@ -1454,3 +1457,32 @@ def test_conv_transpose_unbatched_and_errors(rng):
         fastbp.conv_transpose1d(x[:, 0], w[:, :, 0].astype(np.float32))
     with pytest.raises(ValueError, match="grad_output"):
         fastbp.conv_transpose1d_backward(randn(rng, (3, 7)), x[:, 0], w[:, :, 0])
+
+
+@DTYPE
+def test_flush_denormal(rng, restore_threads, dtype):
+    """Off (the default), subnormal inputs and results are exact; on, fastbp's ops read subnormal
+    inputs as zero and flush results that would be subnormal to zero, on every thread of the
+    op, and off again restores exact results on every thread."""
+    tiny = np.finfo(dtype).tiny
+    x = randn(rng, (2, 8, 9, 10), dtype) * dtype(tiny * 0.1)  # every value subnormal
+    w, b = randn(rng, (16, 8, 3, 3), dtype), randn(rng, (16,), dtype)
+    small = np.full((4, 8), np.sqrt(tiny) * 0.1, dtype)  # normal, their products subnormal
+    assert not fastbp.get_flush_denormal()
+    exact = check_op("conv2d", x, w, b, padding=1)
+    assert np.any(fastbp.matmul(small, small.T) != 0)
+    try:
+        assert fastbp.set_flush_denormal(True) == (platform.machine() in ("x86_64", "AMD64"))
+        if not fastbp.get_flush_denormal():
+            return
+        for threads in (1, 2):
+            fastbp.set_num_threads(threads)
+            assert np.array_equal(fastbp.conv2d(x, w, b, padding=1),
+                                  fastbp.conv2d(np.zeros_like(x), w, b, padding=1))
+            assert not np.any(fastbp.linear(x.reshape(2, -1), randn(rng, (5, 720), dtype)))
+            assert not np.any(fastbp.matmul(small, small.T))
+    finally:
+        fastbp.set_flush_denormal(False)
+    for threads in (1, 2):
+        fastbp.set_num_threads(threads)
+        assert np.array_equal(fastbp.conv2d(x, w, b, padding=1), exact)
