@@ -1,5 +1,5 @@
-// Thread count and the one parallel-loop helper every driver uses. Threading lives here and in
-// the GEMM driver, never inside kernels.
+// Thread count, the one parallel-loop helper every driver uses, and the floating-point mode every
+// computing thread runs in. Threading lives here and in the GEMM driver, never inside kernels.
 #pragma once
 #include <cstdint>
 #include <exception>
