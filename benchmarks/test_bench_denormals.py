@@ -7,7 +7,7 @@ By default fastbp does not flush subnormals to zero: flushing changes results (s
 and products that underflow become 0). Cores that handle subnormal operands in their FMA units
 at full speed (AMD Zen 4 and 5) meet the bound so. Cores that take a microcode assist for them
 (Intel's, tens of times slower) cannot without flushing: there the exact mode's bound is skipped,
-with the hardware's own slowdown (numpy's multiply) in the reason, and
+with the hardware's own slowdown (numpy's multiply) and the layer's in the reason, and
 `fastbp.set_flush_denormal(True)` is the fast setting, which the test holds to the bound on every
 CPU. The timing runs under --benchmark-disable too: it is a benchmark of speed by design, and it
 takes a few seconds."""
@@ -65,8 +65,11 @@ def test_subnormal_layer_is_as_fast_as_normal(dtype, threads, flush):
     # exact: subnormal results; flushed: the inputs read as zero, so the outputs are zero
     assert np.any(results[0] != 0) != flush
     if not flush and (slowdown := _hardware_slowdown(dtype)) > 2:
+        with fastbp.threads(threads):
+            ratio = paired(subnormal, normal, pairs=3, block=1, rest=0.05)[2]
         pytest.skip(f"this CPU multiplies subnormal numbers {slowdown:.0f}x slower than normal "
-                    "ones (numpy); fastbp.set_flush_denormal(True) is the fast setting here")
+                    f"ones (numpy), and the layer ran {ratio:.0f}x slower on them ({threads} "
+                    f"thread{'s' if threads > 1 else ''}); fastbp.set_flush_denormal(True) is the fast setting here")
     with fastbp.threads(threads):
         ratio = paired(subnormal, normal, pairs=9, rest=0.05)[2]
         for _ in range(2):  # noise from other processes only adds time: measure again
