@@ -11,11 +11,10 @@
 #include "kernels/winograd.h"
 #include "parallel.h"
 
-// The transforms, with the 4x4 input tile d, the 3x3 kernel g and the 4x4 product M:
-//   V = Bᵀ d B,  Bᵀ = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]
-//   U = G g Gᵀ,  G  = [1 0 0; ½ ½ ½; ½ -½ ½; 0 0 1]
-//   Y = Aᵀ M A,  Aᵀ = [1 1 1 0; 0 1 -1 -1],  M = sum over input channels of U ⊙ V
-// Element e = 4a + b of the 4x4 transforms is GEMM e:
+// The transforms, with the n x n input tile d (n = r + 1 = 4 or 6), the r x r kernel g and the
+// n x n product M (kernels/winograd.h gives the matrices):
+//   V = Bᵀ d B,  U = G g Gᵀ,  Y = Aᵀ M A,  M = sum over input channels of U ⊙ V
+// Element e = n*a + b of the n x n transforms is GEMM e:
 //   M_e (O x tiles) = U_e (O x C) V_e (C x tiles).
 // The GEMMs run on the micro-kernels directly: U is packed once per call, V is written by the
 // input transform straight into packed slivers of a block of tiles, and each block's M goes
@@ -23,23 +22,31 @@
 // sum over channels in order, then the output transform), so its bits do not depend on how the
 // tiles and channels are cut into blocks or on the threads.
 //
-// Tile (i, j) of an image reads rows 2i..2i+3 and columns 2j..2j+3 of the zero-padded input and
-// writes outputs (2i..2i+1, 2j..2j+1), those inside Ho x Wo. The padded input is kept split into
-// its even and odd columns, so a run of tiles along a row reads every input as contiguous runs.
+// Tile (i, j) of an image reads rows 2i..2i+n-1 and columns 2j..2j+n-1 of the zero-padded input
+// and writes outputs (2i..2i+1, 2j..2j+1), those inside Ho x Wo. The padded input is kept split
+// into its even and odd columns, so a run of tiles along a row reads every input as contiguous
+// runs.
 
 namespace fastbp {
 namespace {
 
-// The fewest input and output channels for which the transforms pay, by tiles per row. Fewer
-// channels leave the GEMMs little depth (C) or few rows (O) against transforms whose cost is
-// per channel; short rows of tiles fill few lanes of the transforms' vectors. Measured A/B
-// against im2col, C = O, 1 and 2 threads: 56x56 images gain from 32 channels (0.80 / 0.86),
-// 28x28 from 32 (0.95 / 0.93), 14x14 from 64 (0.80 / 0.76; 48: 0.95 / 1.03), 7x7 and 4x4 from
-// 128 (0.91 / 0.84 and 0.57 / 0.80; 64: 1.10 / 1.10 and 1.03 / 1.10).
-inline int64_t min_channels(int64_t tiles_per_row) {
+// The fewest input and output channels for which the transforms pay, by kernel size and tiles
+// per row. Fewer channels leave the GEMMs little depth (C) or few rows (O) against transforms
+// whose cost is per channel; short rows of tiles fill few lanes of the transforms' vectors.
+// Measured A/B against im2col, C = O, 1 and 2 threads:
+// - 3x3 (AMD Zen 4): 56x56 images gain from 32 channels (0.80 / 0.86), 28x28 from 32 (0.95 /
+//   0.93), 14x14 from 64 (0.80 / 0.76; 48: 0.95 / 1.03), 7x7 and 4x4 from 128 (0.91 / 0.84 and
+//   0.57 / 0.80; 64: 1.10 / 1.10 and 1.03 / 1.10).
+// - 5x5 with padding 2 (Intel, AVX-512), whose 36 products per tile replace 100: 56x56 and 28x28
+//   from 16 (0.95 / 0.90 and 0.68 / 0.96; 8: 1.3-7), 14x14 from 24 (0.82 / 0.97; 16: 0.94 /
+//   1.13; 64: 0.71 / 0.74), 7x7 from 96 (0.94 / 0.87; 64: 1.00 / 1.02).
+inline int64_t min_channels(int64_t r, int64_t tiles_per_row) {
+  if (r == 5) return tiles_per_row >= 14 ? 16 : tiles_per_row >= 7 ? 24 : 96;
   return tiles_per_row >= 14 ? 32 : tiles_per_row >= 7 ? 64 : 128;
 }
-// U, 16 / 9 the size of the weights, is made on every call and read once per block of tiles:
+// The elements of a tile, (r + 1)², each a GEMM.
+inline int64_t elements(int64_t r) { return (r + 1) * (r + 1); }
+// U, 16 / 9 (3x3) or 36 / 25 (5x5) the size of the weights, is made on every call and read once per block of tiles:
 // at most 8 MiB of it, which the caches mostly hold. Past that its traffic to memory decides:
 // c512 (8x512x7x7, 16 MiB of U) measured 0.79-0.89 of im2col's time on a quiet machine but
 // 1.00-1.03 with the memory shared, where im2col reads 9 MiB of weights in place.
@@ -48,8 +55,8 @@ constexpr int64_t kMaxTransformedBytes = int64_t(8) << 20;
 // element's V (a slice of channels x these tiles) stays in L2.
 constexpr int64_t kBlockTiles = 96;
 
-// The stride between the 16 elements' matrices, for `size` values each: one 64-byte line past a
-// multiple of 4 KiB, so that the 16 streams a transform reads or writes fall in 16 different
+// The stride between the elements' matrices, for `size` values each: one 64-byte line past a
+// multiple of 4 KiB, so that the 16 or 36 streams a transform reads or writes fall in different
 // cache sets (at a multiple of 4 KiB they share one set, which holds 12 lines, and thrash).
 inline int64_t spread(int64_t size) { return round_up(size, 1024) + 16; }
 
@@ -58,7 +65,7 @@ inline int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((b - 
 inline int64_t ceil_div_any(int64_t a, int64_t b) { return -floor_div(-a, b); }
 
 // A dilated convolution is dh x dw independent undilated ones: output phase (rh, rw), the
-// outputs (rh + dh*i, rw + dw*j), is a 3x3 convolution of the input rows rh - ph + dh*R and
+// outputs (rh + dh*i, rw + dw*j), is an r x r convolution of the input rows rh - ph + dh*R and
 // columns rw - pw + dw*Q (zero outside the input). Each such phase image is tiled alike, with as
 // many tiles as the largest phase needs; the tiles past a smaller phase's outputs are computed
 // and dropped. Without dilation there is one phase: the image.
@@ -69,7 +76,7 @@ struct Tiles {
   explicit Tiles(const ConvParams& p)
       : dh(p.dh), dw(p.dw), th(ceil_div(ceil_div(p.Ho, p.dh), 2)),
         tw(ceil_div(ceil_div(p.Wo, p.dw), 2)), per_phase(th * tw),
-        per_image(p.dh * p.dw * per_phase), Hp(2 * th + 2), We(tw + 1) {}
+        per_image(p.dh * p.dw * per_phase), Hp(2 * th + p.kh - 1), We(tw + (p.kw - 1) / 2) {}
   int64_t plane() const { return Hp * 2 * We; }  // one channel of one phase image
 };
 
@@ -105,19 +112,26 @@ void split_plane(const ConvParams& p, const Tiles& tl, int64_t rh, int64_t rw,
   }
 }
 
+// The path's transforms for an r x r kernel (r = 3 or 5).
 template <typename T>
-const kernels::WinogradKernels<T>& active_kernels();
+const kernels::WinogradKernels<T>& active_kernels(int64_t r);
 template <>
-const kernels::WinogradKernels<float>& active_kernels<float>() {
+const kernels::WinogradKernels<float>& active_kernels<float>(int64_t r) {
   namespace k = kernels;
-  return *for_active_path(&k::ref::swinograd, FASTBP_X86(k::avx2::swinograd),
-                          FASTBP_X86(k::avx512::swinograd));
+  if (r == 5)
+    return *for_active_path(&k::ref::swinograd5, FASTBP_X86(k::avx2::swinograd5),
+                            FASTBP_X86(k::avx512::swinograd5));
+  return *for_active_path(&k::ref::swinograd3, FASTBP_X86(k::avx2::swinograd3),
+                          FASTBP_X86(k::avx512::swinograd3));
 }
 template <>
-const kernels::WinogradKernels<double>& active_kernels<double>() {
+const kernels::WinogradKernels<double>& active_kernels<double>(int64_t r) {
   namespace k = kernels;
-  return *for_active_path(&k::ref::dwinograd, FASTBP_X86(k::avx2::dwinograd),
-                          FASTBP_X86(k::avx512::dwinograd));
+  if (r == 5)
+    return *for_active_path(&k::ref::dwinograd5, FASTBP_X86(k::avx2::dwinograd5),
+                            FASTBP_X86(k::avx512::dwinograd5));
+  return *for_active_path(&k::ref::dwinograd3, FASTBP_X86(k::avx2::dwinograd3),
+                          FASTBP_X86(k::avx512::dwinograd3));
 }
 
 // Blocks of tiles: as few as hold the tiles at kBlockTiles (rounded up to whole slivers of NR)
@@ -144,10 +158,11 @@ const GemmBlocking<T>& winograd_blocking(int64_t O, int64_t tiles) {
 
 template <typename T>
 bool winograd_applies(const ConvParams& p) {
-  if (p.kh != 3 || p.kw != 3 || p.sh != 1 || p.sw != 1 || p.groups != 1 || p.Ho < 2 ||
-      p.Wo < 2 || 16.0 * p.O * p.C * sizeof(T) > kMaxTransformedBytes)
+  if (p.kh != p.kw || (p.kh != 3 && p.kh != 5) || p.sh != 1 || p.sw != 1 || p.groups != 1 ||
+      p.Ho < 2 || p.Wo < 2 ||
+      double(elements(p.kh)) * p.O * p.C * sizeof(T) > kMaxTransformedBytes)
     return false;
-  return std::min(p.C, p.O) >= min_channels(Tiles(p).tw);
+  return std::min(p.C, p.O) >= min_channels(p.kh, Tiles(p).tw);
 }
 template bool winograd_applies<float>(const ConvParams&);
 template bool winograd_applies<double>(const ConvParams&);
@@ -158,38 +173,39 @@ bool winograd_forward(const ConvParams& p, const T* x, const T* w, const T* bias
   if (p.N == 0) return true;
   const Tiles tl(p);
   const GemmBlocking<T>& bk = winograd_blocking<T>(p.O, p.N * tl.per_image);
-  const kernels::WinogradKernels<T>& kern = active_kernels<T>();
+  const kernels::WinogradKernels<T>& kern = active_kernels<T>(p.kh);
+  const int64_t E = elements(p.kh), taps = p.kh * p.kw;
   const int64_t MR = bk.mr, NR = bk.nr, C = p.C, O = p.O;
   const int64_t KC = std::min(round_up(ceil_div(C, ceil_div(C, bk.kc)), 8), C);
   const int64_t m_sl = ceil_div(O, MR);
   const int64_t a_sliver = round_up(C * MR, 16);  // keeps every sliver on a 64-byte boundary
   const int64_t e_u = spread(m_sl * a_sliver);    // U's stride between elements e
-  const int nt = 2.0 * 16 * O * C * p.N * tl.per_image < kGemmMinParallelFlops ? 1 : max_threads();
+  const int nt = 2.0 * E * O * C * p.N * tl.per_image < kGemmMinParallelFlops ? 1 : max_threads();
 
   // U, packed: sliver s of element e holds rows s*MR.. of U_e, each channel's MR values together.
   // Made from the sliver's kernels packed the same way, tap by tap.
-  AlignedBuffer<T> u_packed(16 * e_u), g_packed(nt * 9 * C * MR);
+  AlignedBuffer<T> u_packed(E * e_u), g_packed(nt * taps * C * MR);
   parallel_for(m_sl, nt, [&](int64_t s, int tid) {
-    T* g = g_packed.data() + tid * 9 * C * MR;
+    T* g = g_packed.data() + tid * taps * C * MR;
     const int64_t rows = std::min(MR, O - s * MR);
-    if (swapped)  // kernel (o, c) is w[c][o] flipped: each c's MR rows of 9 taps, transposed
+    if (swapped)  // kernel (o, c) is w[c][o] flipped: each c's MR rows of r x r taps, transposed
       for (int64_t c = 0; c < C; ++c) {
-        const T* src = w + (c * O + s * MR) * 9;
-        for (int64_t k = 0; k < 9; ++k)
+        const T* src = w + (c * O + s * MR) * taps;
+        for (int64_t k = 0; k < taps; ++k)
           for (int64_t l = 0; l < MR; ++l)
-            g[(c * 9 + k) * MR + l] = l < rows ? src[l * 9 + 8 - k] : T(0);
+            g[(c * taps + k) * MR + l] = l < rows ? src[l * taps + taps - 1 - k] : T(0);
       }
     else
-      StridedPacker<T>{w + s * MR * 9 * C, 9 * C, 1}.pack(0, rows, 0, 9 * C,
-                                                         static_cast<int>(MR), g);
+      StridedPacker<T>{w + s * MR * taps * C, taps * C, 1}.pack(0, rows, 0, taps * C,
+                                                               static_cast<int>(MR), g);
     kern.weight(g, C, MR, u_packed.data() + s * a_sliver, e_u);
   });
 
-  // blocks of tiles, and each thread's V (16 packed slivers per NR tiles) and M (16 x O x tiles)
+  // blocks of tiles, and each thread's V (E packed slivers per NR tiles) and M (E x O x tiles)
   const int64_t b_sliver = round_up(KC * NR, 16);
   const int64_t max_tb = round_up(kBlockTiles, NR);
-  const int64_t v_size = 16 * spread(ceil_div(max_tb, NR) * b_sliver);
-  const int64_t m_size = 16 * spread(O * max_tb);
+  const int64_t v_size = E * spread(ceil_div(max_tb, NR) * b_sliver);
+  const int64_t m_size = E * spread(O * max_tb);
   const int64_t work = v_size + m_size;
   // images per chunk: their padded copy within what the limit leaves after U, the packed
   // kernels and the threads' buffers
@@ -236,13 +252,13 @@ bool winograd_forward(const ConvParams& p, const T* x, const T* w, const T* bias
           t += len;
         }
         if (tb % NR)  // the last sliver's lanes past the block: zeros, not stale values
-          for (int e = 0; e < 16; ++e)
+          for (int64_t e = 0; e < E; ++e)
             for (int64_t c = 0; c < kc; ++c) {
               T* d = v + e * e_v + (n_sl - 1) * b_sliver + c * NR;
               std::fill(d + tb % NR, d + NR, T(0));
             }
         const T beta = c0 == 0 ? T(0) : T(1);
-        for (int e = 0; e < 16; ++e)
+        for (int64_t e = 0; e < E; ++e)
           for (int64_t s = s0; s < s1; ++s) {
             const T* a = u_packed.data() + e * e_u + s * a_sliver + c0 * MR;
             const int64_t rows = std::min(MR, O - s * MR);

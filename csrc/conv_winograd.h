@@ -1,15 +1,15 @@
-// 3x3 convolutions of stride 1 by Winograd's minimal filtering F(2x2, 3x3) (Lavin and Gray,
-// "Fast Algorithms for Convolutional Neural Networks", 2016): each 2x2 block of outputs comes
-// from a 4x4 block of inputs with 16 products per channel pair instead of 36, as 16 GEMMs of
-// output x input channels over the tiles. A dilated one runs as dh x dw undilated ones, one per
-// phase of the output.
+// 3x3 and 5x5 convolutions of stride 1 by Winograd's minimal filtering F(2x2, 3x3) and
+// F(2x2, 5x5) (Lavin and Gray, "Fast Algorithms for Convolutional Neural Networks", 2016): each
+// 2x2 block of outputs comes from a 4x4 (6x6) block of inputs with 16 (36) products per channel
+// pair instead of 36 (100), as 16 (36) GEMMs of output x input channels over the tiles. A dilated
+// one runs as dh x dw undilated ones, one per phase of the output.
 #pragma once
 #include "conv.h"
 
 namespace fastbp {
 
-// Stride 1, one group, a 3x3 kernel (any dilation), channels enough to feed the GEMMs and
-// weights small enough that their 16 transformed copies are cheap to keep. Depends on the
+// Stride 1, one group, a 3x3 or 5x5 kernel (any dilation), channels enough to feed the GEMMs and
+// weights small enough that their 16 or 36 transformed copies are cheap to keep. Depends on the
 // shape and the element size only, never on threads or the workspace limit.
 template <typename T>
 bool winograd_applies(const ConvParams& p);
@@ -19,7 +19,7 @@ bool winograd_applies(const ConvParams& p);
 // top of the range) can give NaN where the direct sum gives inf, and the caller recomputes y
 // the direct way to keep its semantics.
 // With `swapped`, w holds the weights of the convolution this one carries dY back through
-// (dX of a stride-1 convolution): w[c][o][3][3], read with in and out channels swapped and the
+// (dX of a stride-1 convolution): w[c][o][r][r], read with in and out channels swapped and the
 // taps flipped, so that no reordered copy is made.
 template <typename T>
 bool winograd_forward(const ConvParams& p, const T* x, const T* w, const T* bias, T* y,

@@ -857,11 +857,12 @@ def test_stride_two_columns_split_into_phases(rng, width, padding, dtype):
         check_op(op + "_backward", randn(rng, y.shape, dtype), x, w, stride=stride, padding=padding)
 
 
-# 3x3 convolutions of stride 1 with enough channels for their image width run by Winograd's
-# F(2x2, 3x3): odd and even output sizes (a last tile row or column half outside), every padding,
-# channel counts off the GEMM tiles, batches whose tiles fill several blocks that cross images;
-# dilated ones as dh x dw undilated phase images, some with fewer outputs than others or none
-WINOGRAD = [  # (x shape, output channels, padding, dilation)
+# 3x3 and 5x5 convolutions of stride 1 with enough channels for their image width run by
+# Winograd's F(2x2, 3x3) and F(2x2, 5x5): odd and even output sizes (a last tile row or column
+# half outside), every padding, channel counts off the GEMM tiles, batches whose tiles fill
+# several blocks that cross images; dilated ones as dh x dw undilated phase images, some with
+# fewer outputs than others or none
+WINOGRAD = [  # (x shape, output channels, padding, dilation), 3x3
     ((2, 33, 5, 29), 37, 1, 1),
     ((2, 32, 4, 30), 40, 0, 1),
     ((1, 40, 6, 26), 32, 2, 1),
@@ -873,6 +874,16 @@ WINOGRAD = [  # (x shape, output channels, padding, dilation)
     ((1, 128, 5, 5), 128, 4, 4),
     ((2, 128, 9, 8), 128, "same", 3),
     ((1, 128, 3, 3), 128, 4, 4),
+]
+WINOGRAD_5X5 = [  # (x shape, output channels, padding, dilation), 5x5
+    ((2, 17, 5, 29), 19, 2, 1),
+    ((2, 24, 6, 18), 26, 0, 1),
+    ((1, 32, 13, 14), 32, "same", 1),
+    ((3, 24, 9, 15), 40, (1, 3), 1),
+    ((5, 24, 14, 14), 32, 2, 1),
+    ((2, 24, 17, 40), 24, 4, 2),
+    ((1, 96, 7, 7), 100, 2, 1),
+    ((2, 16, 33, 28), 16, (3, 2), 1),
 ]
 
 
@@ -892,7 +903,18 @@ def test_winograd_choice():
     assert algorithm((1, 64, 7, 7), (64, 64, 3, 3), padding=1) == "im2col"  # 7x7: 128+
     assert algorithm((1, 32, 56, 56), (32, 32, 3, 3), stride=2, padding=1) == "im2col"
     assert algorithm((1, 64, 56, 56), (64, 32, 3, 3), padding=1, groups=2) == "im2col"
-    assert algorithm((1, 64, 56, 56), (64, 64, 5, 5), padding=2) == "im2col"
+    # 5x5: 16+ channels at 28+ columns, 24+ at 14+, 96+ below
+    assert algorithm((1, 16, 28, 28), (16, 16, 5, 5), padding=2) == "winograd"
+    assert algorithm((1, 15, 56, 56), (16, 15, 5, 5), padding=2) == "im2col"
+    assert algorithm((1, 32, 14, 14), (64, 32, 5, 5), padding=2) == "winograd"  # lenet-c2
+    assert algorithm((1, 16, 14, 14), (64, 16, 5, 5), padding=2) == "im2col"
+    assert algorithm((1, 96, 7, 7), (96, 96, 5, 5), padding=2) == "winograd"
+    assert algorithm((1, 64, 7, 7), (64, 64, 5, 5), padding=2) == "im2col"
+    assert algorithm((1, 64, 28, 28), (64, 64, 5, 3), padding=2) == "im2col"
+    assert algorithm((1, 64, 28, 28), (64, 64, 7, 7), padding=3) == "im2col"
+    # 36 transformed copies: 8 MiB at 241 x 241 floats
+    assert algorithm((1, 241, 14, 14), (241, 241, 5, 5), padding=2) == "winograd"
+    assert algorithm((1, 242, 14, 14), (242, 242, 5, 5), padding=2) == "im2col"
     assert algorithm((1, 64, 56, 56), (64, 1, 3, 3), padding=1, groups=64) == "depthwise"
     # 16 transformed copies of the weights: 8 MiB at 256 x 256 doubles or 362 x 362 floats
     assert algorithm((1, 256, 14, 14), (256, 256, 3, 3), np.float64, padding=1) == "winograd"
@@ -901,14 +923,16 @@ def test_winograd_choice():
     assert algorithm((1, 512, 7, 7), (512, 512, 3, 3), padding=1) == "im2col"
 
 
-@pytest.mark.parametrize("x_shape,out_channels,padding,dilation", WINOGRAD, ids=_id)
+@pytest.mark.parametrize("x_shape,out_channels,padding,dilation,k",
+                         [case + (3,) for case in WINOGRAD] + [case + (5,) for case in WINOGRAD_5X5],
+                         ids=_id)
 @DTYPE
-def test_winograd_3x3_against_reference(rng, restore_threads, x_shape, out_channels, padding,
-                                        dilation, dtype):
+def test_winograd_against_reference(rng, restore_threads, x_shape, out_channels, padding,
+                                    dilation, k, dtype):
     """Forward (bias, and relu in the write-out) and backward against the reference, the same
     bits on 1 and 2 threads."""
     x = randn(rng, x_shape, dtype)
-    w = randn(rng, (out_channels, x_shape[1], 3, 3), dtype)
+    w = randn(rng, (out_channels, x_shape[1], k, k), dtype)
     b = randn(rng, (out_channels,), dtype)
     geometry = dict(padding=padding, dilation=dilation)
     assert forward_algorithm(x, w, **geometry) == "winograd"
@@ -924,20 +948,22 @@ def test_winograd_3x3_against_reference(rng, restore_threads, x_shape, out_chann
 
 
 @pytest.mark.parametrize("value", [np.inf, -np.inf, np.nan])
+@pytest.mark.parametrize("k", [3, 5])
 @DTYPE
-def test_winograd_keeps_the_direct_sums_infinities(rng, value, dtype):
+def test_winograd_keeps_the_direct_sums_infinities(rng, value, k, dtype):
     """Winograd's transforms add and subtract inputs before multiplying, so inf inputs could give
     NaN where the direct sum gives inf: such a call is recomputed the direct way, and inf and
     NaN land where the reference puts them."""
     x = randn(rng, (2, 32, 8, 28), dtype)
-    w = randn(rng, (32, 32, 3, 3), dtype)
-    assert forward_algorithm(x, w, padding=1) == "winograd"
+    w = randn(rng, (32, 32, k, k), dtype)
+    padding = k // 2
+    assert forward_algorithm(x, w, padding=padding) == "winograd"
     x[0, 3, 2, 2] = x[1, 4, 3, 3] = value
     x[1, 4, 3, 4] = -value
     w[0, 3] = 0  # a zero kernel times inf: NaN in the direct sum too
-    got = fastbp.conv2d(x, w, padding=1)
+    got = fastbp.conv2d(x, w, padding=padding)
     with np.errstate(invalid="ignore"):
-        want = reference.conv2d(x, w, padding=1)
+        want = reference.conv2d(x, w, padding=padding)
     np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
     np.testing.assert_array_equal(np.isposinf(got), np.isposinf(want))
     np.testing.assert_array_equal(np.isneginf(got), np.isneginf(want))
@@ -947,27 +973,49 @@ def test_winograd_keeps_the_direct_sums_infinities(rng, value, dtype):
     gy = randn(rng, got.shape, dtype)
     gy[0, 3, 2, 2] = gy[1, 4, 3, 3] = value
     gy[1, 4, 3, 4] = -value
-    got = fastbp.conv2d_backward(gy, x, w, padding=1, weight_grad=False, bias_grad=False)[0]
+    got = fastbp.conv2d_backward(gy, x, w, padding=padding, weight_grad=False,
+                                 bias_grad=False)[0]
     with np.errstate(invalid="ignore"):
-        want = reference.conv2d_backward(gy, x, w, padding=1)[0]
+        want = reference.conv2d_backward(gy, x, w, padding=padding)[0]
     np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
     np.testing.assert_array_equal(np.isposinf(got), np.isposinf(want))
     np.testing.assert_array_equal(np.isneginf(got), np.isneginf(want))
 
 
+@pytest.mark.parametrize("k", [3, 5])
 @DTYPE
-def test_winograd_never_overflows_where_the_direct_sum_does_not(rng, dtype):
+def test_winograd_never_overflows_where_the_direct_sum_does_not(rng, k, dtype):
     """Inputs of opposite sign two columns apart, each 3/4 of the largest float: their Winograd
     transform (their difference) overflows, the direct sum with small weights does not. The
     call is recomputed the direct way: finite and right."""
     x = randn(rng, (2, 32, 8, 28), dtype)
-    w = randn(rng, (32, 32, 3, 3), dtype) * dtype(0.1)
-    assert forward_algorithm(x, w, padding=1) == "winograd"
+    w = randn(rng, (32, 32, k, k), dtype) * dtype(0.1)
+    padding = k // 2
+    assert forward_algorithm(x, w, padding=padding) == "winograd"
     big = np.finfo(dtype).max * dtype(0.75)
     x[1, 4, 2, 2], x[1, 4, 2, 4] = big, -big
-    got = fastbp.conv2d(x, w, padding=1)
+    got = fastbp.conv2d(x, w, padding=padding)
     assert np.isfinite(got).all()
-    assert_close(got, reference.conv2d(x, w, padding=1).astype(dtype))
+    assert_close(got, reference.conv2d(x, w, padding=padding).astype(dtype))
+
+
+@pytest.mark.parametrize("k", [3, 5])
+def test_winograd_numerical_grads(rng, k):
+    """float64 central differences where the forward and the input gradient run by Winograd's
+    transforms, along random directions: the derivative of sum(y * dy) along v is <grad, v>."""
+    x, w, b = randn(rng, (2, 32, 6, 28)), randn(rng, (32, 32, k, k)), randn(rng, (32,))
+    geometry = dict(padding=k // 2)
+    assert forward_algorithm(x, w, **geometry) == "winograd"
+    dy = randn(rng, fastbp.conv2d(x, w, b, **geometry).shape)
+    dx, dw, _ = fastbp.conv2d_backward(dy, x, w, **geometry)
+    for _ in range(2):
+        vx, vw = randn(rng, x.shape), randn(rng, w.shape)
+        along_x = reference.numerical_grad(
+            lambda t: fastbp.conv2d(x + t[0] * vx, w, b, **geometry), np.zeros(1), dy)[0]
+        along_w = reference.numerical_grad(
+            lambda t: fastbp.conv2d(x, w + t[0] * vw, b, **geometry), np.zeros(1), dy)[0]
+        np.testing.assert_allclose(along_x, np.sum(dx * vx), rtol=1e-7)
+        np.testing.assert_allclose(along_w, np.sum(dw * vw), rtol=1e-7)
 
 
 def test_winograd_under_the_workspace_limit(rng, restore_threads):
@@ -992,7 +1040,7 @@ def test_winograd_under_the_workspace_limit(rng, restore_threads):
 # bias alone), stride 2, dilation 2, wide rows, rows of runs a vector crosses, and padded pixel
 # numbering.
 PADDING_BANDS = [  # (x shape, weight shape, stride, padding, dilation)
-    ((3, 32, 14, 14), (64, 32, 5, 5), 1, 2, 1),
+    ((3, 16, 14, 14), (128, 16, 5, 5), 1, 2, 1),  # too few input channels for Winograd
     ((2, 128, 7, 7), (48, 128, 3, 3), 1, 1, 1),
     ((2, 64, 7, 9), (64, 64, 5, 3), 1, (5, 1), 1),
     ((2, 64, 9, 7), (64, 64, 5, 3), 2, (2, 1), 1),

@@ -1,10 +1,11 @@
 // AVX-512 Winograd transforms (winograd.h): a vector of tiles at a time, the last one of a run
 // with masked loads and stores, so runs of a few tiles (7x7 and 14x14 images) cost one vector
 // step and memory past a run is never touched. One template over a traits struct for float and
-// double. Built with AVX-512 flags only (see CMakeLists.txt).
+// double, and over the kernel size through the 1-d transforms (winograd_transforms.h). Built with AVX-512 flags only (see CMakeLists.txt).
 #include <immintrin.h>
 
 #include "winograd.h"
+#include "winograd_transforms.h"
 
 namespace {
 
@@ -75,60 +76,64 @@ struct F64 {
   static constexpr M kEvens = 0x55;
 };
 
-template <class X, typename T>
+template <class X, int R, typename T>
 void input(const T* rows, int64_t pitch, int64_t half, int64_t len, int64_t channels,
            int64_t rows_step, T* dst, int64_t dst_step, int64_t e_stride) {
   using V = typename X::V;
+  using W = fastbp::kernels::Winograd1d<X, R>;
+  constexpr int n = R + 1;
   for (int64_t q = 0; q < len; q += X::L) {
     const typename X::M k = X::mask(len - q);
     for (int64_t ch = 0; ch < channels; ++ch) {
-      V e[4][4];
-      for (int r = 0; r < 4; ++r) {
-        const T* E = rows + ch * rows_step + r * pitch + q;
-        const V d0 = X::load(k, E), d1 = X::load(k, E + half);
-        const V d2 = X::load(k, E + 1), d3 = X::load(k, E + half + 1);
-        e[r][0] = X::sub(d0, d2);
-        e[r][1] = X::add(d1, d2);
-        e[r][2] = X::sub(d2, d1);
-        e[r][3] = X::sub(d1, d3);
+      V e[n][n];  // row i of the tiles times B
+      for (int i = 0; i < n; ++i) {
+        const T* E = rows + ch * rows_step + i * pitch + q;
+        V d[n];
+        for (int j = 0; j < n; ++j) d[j] = X::load(k, E + (j % 2) * half + j / 2);
+        W::input(d, e[i]);
       }
-      T* d = dst + ch * dst_step + q;
-      for (int b = 0; b < 4; ++b) {
-        X::store(k, d + b * e_stride, X::sub(e[0][b], e[2][b]));
-        X::store(k, d + (4 + b) * e_stride, X::add(e[1][b], e[2][b]));
-        X::store(k, d + (8 + b) * e_stride, X::sub(e[2][b], e[1][b]));
-        X::store(k, d + (12 + b) * e_stride, X::sub(e[1][b], e[3][b]));
+      T* dst_ch = dst + ch * dst_step + q;
+      for (int b = 0; b < n; ++b) {
+        V col[n], v[n];
+        for (int i = 0; i < n; ++i) col[i] = e[i][b];
+        W::input(col, v);
+        for (int a = 0; a < n; ++a) X::store(k, dst_ch + (n * a + b) * e_stride, v[a]);
       }
     }
   }
 }
 
-template <class X, typename T>
+template <class X, int R, typename T>
 bool output(const T* m, int64_t e_stride, int64_t len, int64_t channels, int64_t m_step,
             const T* bias, bool relu, T* y, int64_t y_step, bool two_rows, int64_t pitch,
             int64_t cols, int64_t step) {
   using V = typename X::V;
+  using W = fastbp::kernels::Winograd1d<X, R>;
+  constexpr int n = R + 1;
   V finite = X::splat(T(0));  // stays 0 while every v - v is 0; NaN from an inf or NaN on
   for (int64_t q = 0; q < len; q += X::L) {
     const typename X::M k = X::mask(len - q);
     // columns 2q.. of the two rows: the two output columns of each tile interleaved
-    int64_t n = 2 * (len - q) < cols - 2 * q ? 2 * (len - q) : cols - 2 * q;
-    if (n > 2 * X::L) n = 2 * X::L;
-    const typename X::M k0 = X::mask(n), k1 = X::mask(n - X::L > 0 ? n - X::L : 0);
+    int64_t n_cols = 2 * (len - q) < cols - 2 * q ? 2 * (len - q) : cols - 2 * q;
+    if (n_cols > 2 * X::L) n_cols = 2 * X::L;
+    const typename X::M k0 = X::mask(n_cols), k1 = X::mask(n_cols - X::L > 0 ? n_cols - X::L : 0);
     for (int64_t ch = 0; ch < channels; ++ch) {
       const V add = X::splat(bias ? bias[ch] : T(0));
-      V f[2][4];  // row a of M times A
-      for (int a = 0; a < 4; ++a) {
-        const T* s = m + ch * m_step + 4 * a * e_stride + q;
-        const V m0 = X::load(k, s), m1 = X::load(k, s + e_stride);
-        const V m2 = X::load(k, s + 2 * e_stride), m3 = X::load(k, s + 3 * e_stride);
-        f[0][a] = X::add(X::add(m0, m1), m2);
-        f[1][a] = X::sub(X::sub(m1, m2), m3);
+      V f[2][n];  // row a of M times A: f[b][a] for output column b
+      for (int a = 0; a < n; ++a) {
+        const T* s = m + ch * m_step + n * a * e_stride + q;
+        V row[n], out[2];
+        for (int b = 0; b < n; ++b) row[b] = X::load(k, s + b * e_stride);
+        W::output(row, out);
+        f[0][a] = out[0];
+        f[1][a] = out[1];
       }
       V v[2][2];  // v[row][column] of the tiles' 2x2 outputs
       for (int b = 0; b < 2; ++b) {
-        v[0][b] = X::add(X::add(X::add(f[b][0], f[b][1]), f[b][2]), add);
-        v[1][b] = X::add(X::sub(X::sub(f[b][1], f[b][2]), f[b][3]), add);
+        V out[2];
+        W::output(f[b], out);
+        v[0][b] = X::add(out[0], add);
+        v[1][b] = X::add(out[1], add);
         finite = X::add(finite, X::add(X::sub(v[0][b], v[0][b]), X::sub(v[1][b], v[1][b])));
         if (relu) {
           v[0][b] = X::relu(v[0][b]);
@@ -144,14 +149,14 @@ bool output(const T* m, int64_t e_stride, int64_t len, int64_t channels, int64_t
           X::store(k0, d, row[a][0]);
           X::store(k1, d + X::L, row[a][1]);
         } else if (step == 2) {  // half a vector at a time, spread to the even lanes
-          for (int64_t c = 0; c < n; c += X::L / 2)
-            X::store(X::kEvens & X::mask(2 * (n - c)), d + 2 * c,
+          for (int64_t c = 0; c < n_cols; c += X::L / 2)
+            X::store(X::kEvens & X::mask(2 * (n_cols - c)), d + 2 * c,
                      X::spread(row[a][c / X::L], static_cast<int>(c % X::L) / (X::L / 2)));
         } else {  // columns further apart: through a buffer, one at a time
           alignas(64) T out[2 * X::L];
           X::store(typename X::M(~0), out, row[a][0]);
           X::store(typename X::M(~0), out + X::L, row[a][1]);
-          for (int64_t c = 0; c < n; ++c) d[c * step] = out[c];
+          for (int64_t c = 0; c < n_cols; ++c) d[c * step] = out[c];
         }
       }
     }
@@ -159,37 +164,40 @@ bool output(const T* m, int64_t e_stride, int64_t len, int64_t channels, int64_t
   return X::all_zero(finite);
 }
 
-template <class X, typename T>
+template <class X, int R, typename T>
 void weight(const T* g, int64_t C, int64_t lanes, T* u, int64_t e_stride) {
   using V = typename X::V;
-  const V h = X::splat(T(0.5));
+  using W = fastbp::kernels::Winograd1d<X, R>;
+  constexpr int n = R + 1;
   for (int64_t c = 0; c < C; ++c)
     for (int64_t l = 0; l < lanes; l += X::L) {
       const typename X::M k = X::mask(lanes - l);
-      V t[3][4];  // g Gᵀ
-      for (int r = 0; r < 3; ++r) {
-        const T* s = g + (c * 9 + 3 * r) * lanes + l;
-        const V k0 = X::load(k, s), k1 = X::load(k, s + lanes), k2 = X::load(k, s + 2 * lanes);
-        t[r][0] = k0;
-        t[r][1] = X::mul(h, X::add(X::add(k0, k1), k2));
-        t[r][2] = X::mul(h, X::add(X::sub(k0, k1), k2));
-        t[r][3] = k2;
+      V t[R][n];  // g Gᵀ
+      for (int i = 0; i < R; ++i) {
+        V taps[R];
+        for (int j = 0; j < R; ++j) taps[j] = X::load(k, g + (c * R * R + R * i + j) * lanes + l);
+        W::weight(taps, t[i]);
       }
       T* d = u + c * lanes + l;
-      for (int b = 0; b < 4; ++b) {
-        X::store(k, d + b * e_stride, t[0][b]);
-        X::store(k, d + (4 + b) * e_stride, X::mul(h, X::add(X::add(t[0][b], t[1][b]), t[2][b])));
-        X::store(k, d + (8 + b) * e_stride, X::mul(h, X::add(X::sub(t[0][b], t[1][b]), t[2][b])));
-        X::store(k, d + (12 + b) * e_stride, t[2][b]);
+      for (int b = 0; b < n; ++b) {
+        V col[R], v[n];
+        for (int i = 0; i < R; ++i) col[i] = t[i][b];
+        W::weight(col, v);
+        for (int a = 0; a < n; ++a) X::store(k, d + (n * a + b) * e_stride, v[a]);
       }
     }
+}
+
+template <class X, int R, typename T>
+constexpr fastbp::kernels::WinogradKernels<T> kernels_for() {
+  return {R, input<X, R, T>, output<X, R, T>, weight<X, R, T>};
 }
 
 }  // namespace
 
 namespace fastbp::kernels::avx512 {
-const WinogradKernels<float> swinograd = {input<F32, float>, output<F32, float>,
-                                         weight<F32, float>};
-const WinogradKernels<double> dwinograd = {input<F64, double>, output<F64, double>,
-                                          weight<F64, double>};
+const WinogradKernels<float> swinograd3 = kernels_for<F32, 3, float>();
+const WinogradKernels<double> dwinograd3 = kernels_for<F64, 3, double>();
+const WinogradKernels<float> swinograd5 = kernels_for<F32, 5, float>();
+const WinogradKernels<double> dwinograd5 = kernels_for<F64, 5, double>();
 }  // namespace fastbp::kernels::avx512
