@@ -177,9 +177,12 @@ py::tuple conv_backward(const char* op, int nd, py::handle grad_output, py::hand
 // The algorithm the forward of this call would run (tests, and users who ask).
 std::string conv_algorithm(const char* op, int nd, py::handle input, py::handle weight,
                            py::handle stride, py::handle padding, py::handle dilation,
-                           py::handle groups) {
+                           py::handle groups, bool weight_grad) {
   const ConvCall c = check_conv(op, nd, input, weight, py::none(), stride, padding, dilation,
                                 groups, py::handle());
+  if (weight_grad)
+    return c.kind == 'f' ? conv2d_weight_grad_algorithm<float>(c.p)
+                         : conv2d_weight_grad_algorithm<double>(c.p);
   return c.kind == 'f' ? conv2d_forward_algorithm<float>(c.p)
                        : conv2d_forward_algorithm<double>(c.p);
 }
@@ -196,7 +199,7 @@ void register_conv(py::module_& m) {
         py::arg("bias_grad"));
   m.def("conv_algorithm", &conv_algorithm, py::arg("op"), py::arg("nd"), py::arg("input"),
         py::arg("weight"), py::arg("stride"), py::arg("padding"), py::arg("dilation"),
-        py::arg("groups"));
+        py::arg("groups"), py::arg("weight_grad") = false);
 }
 
 }  // namespace fastbp::bind

@@ -163,6 +163,16 @@ const char* conv2d_forward_algorithm(const ConvParams& params) {
 template const char* conv2d_forward_algorithm<float>(const ConvParams&);
 template const char* conv2d_forward_algorithm<double>(const ConvParams&);
 
+template <typename T>
+const char* conv2d_weight_grad_algorithm(const ConvParams& params) {
+  const ConvParams p = normalized(params);
+  return depthwise_applies(p)                    ? "depthwise"
+         : winograd_weight_grad_applies<T>(p) ? "winograd"
+                                                 : "gemm";
+}
+template const char* conv2d_weight_grad_algorithm<float>(const ConvParams&);
+template const char* conv2d_weight_grad_algorithm<double>(const ConvParams&);
+
 // Output rows whose taps reach into the padding are computed apart, without those taps, when
 // that skips at least this share of the multiplies (5x5 with padding 2 on 14x14: 8.6%; 3x3
 // with padding 1 on 7x7: 9.5%).
@@ -471,6 +481,7 @@ static bool conv2d_backward_weight_dots(const ConvParams& p, const GroupShape& s
 template <typename T>
 static void conv2d_backward_weight(const ConvParams& p, const GroupShape& s, const T* dy,
                                    const T* x, T* dw) {
+  if (winograd_weight_grad_applies<T>(p) && winograd_weight_grad(p, dy, x, dw)) return;
   if (weight_grad_channels_last_applies(p))
     return conv2d_backward_weight_channels_last(p, dy, x, dw);
   // few output channels per group make GEMM rows that do not pay for packing; dot products

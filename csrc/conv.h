@@ -23,6 +23,9 @@ void conv2d_forward(const ConvParams& p, const T* x, const T* w, const T* bias, 
 // finite (conv_winograd.h).
 template <typename T>
 const char* conv2d_forward_algorithm(const ConvParams& p);
+// Which algorithm conv2d_backward runs for dW: "depthwise", "winograd" or "gemm".
+template <typename T>
+const char* conv2d_weight_grad_algorithm(const ConvParams& p);
 
 // Each of dx, dw, db may be null: that gradient is not computed.
 template <typename T>

@@ -118,11 +118,10 @@ void split_plane(const ConvParams& p, const Tiles& tl, int64_t rh, int64_t rw,
   }
 }
 
-// The path's transforms for an r x r kernel (r = 3 or 5).
-template <typename T>
-const kernels::WinogradKernels<T>& active_kernels(int64_t r);
+}  // namespace
+
 template <>
-const kernels::WinogradKernels<float>& active_kernels<float>(int64_t r) {
+const kernels::WinogradKernels<float>& winograd_kernels<float>(int64_t r) {
   namespace k = kernels;
   if (r == 5)
     return *for_active_path(&k::ref::swinograd5, FASTBP_X86(k::avx2::swinograd5),
@@ -131,7 +130,7 @@ const kernels::WinogradKernels<float>& active_kernels<float>(int64_t r) {
                           FASTBP_X86(k::avx512::swinograd3));
 }
 template <>
-const kernels::WinogradKernels<double>& active_kernels<double>(int64_t r) {
+const kernels::WinogradKernels<double>& winograd_kernels<double>(int64_t r) {
   namespace k = kernels;
   if (r == 5)
     return *for_active_path(&k::ref::dwinograd5, FASTBP_X86(k::avx2::dwinograd5),
@@ -139,6 +138,8 @@ const kernels::WinogradKernels<double>& active_kernels<double>(int64_t r) {
   return *for_active_path(&k::ref::dwinograd3, FASTBP_X86(k::avx2::dwinograd3),
                           FASTBP_X86(k::avx512::dwinograd3));
 }
+
+namespace {
 
 // Blocks of tiles: as few as hold the tiles at kBlockTiles (rounded up to whole slivers of NR)
 // each, evened out; the last may be shorter.
@@ -179,7 +180,7 @@ bool winograd_forward(const ConvParams& p, const T* x, const T* w, const T* bias
   if (p.N == 0) return true;
   const Tiles tl(p);
   const GemmBlocking<T>& bk = winograd_blocking<T>(p.O, p.N * tl.per_image);
-  const kernels::WinogradKernels<T>& kern = active_kernels<T>(p.kh);
+  const kernels::WinogradKernels<T>& kern = winograd_kernels<T>(p.kh);
   const int64_t E = elements(p.kh), taps = p.kh * p.kw;
   const int64_t MR = bk.mr, NR = bk.nr, C = p.C, O = p.O;
   const int64_t KC = std::min(round_up(ceil_div(C, ceil_div(C, bk.kc)), 8), C);

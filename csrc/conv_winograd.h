@@ -5,6 +5,7 @@
 // one runs as dh x dw undilated ones, one per phase of the output.
 #pragma once
 #include "conv.h"
+#include "kernels/winograd.h"
 
 namespace fastbp {
 
@@ -24,5 +25,22 @@ bool winograd_applies(const ConvParams& p);
 template <typename T>
 bool winograd_forward(const ConvParams& p, const T* x, const T* w, const T* bias, T* y,
                       bool relu = false, bool swapped = false);
+
+// Where winograd_applies, and with tiles and channels enough for the weight gradient's fixed
+// costs and transforms to pay (conv_winograd_weight.cpp). Depends on the shape only.
+template <typename T>
+bool winograd_weight_grad_applies(const ConvParams& p);
+
+// dW by F(r x r, 2x2) on the same points (conv_winograd_weight.cpp):
+// dW = A_rᵀ [sum over tiles of (G₂ dY G₂ᵀ) ⊙ (Bᵀ x B)] A_r, each 2x2 block of output gradients
+// a tile. Returns false, with dw partly written, when a result came out inf or NaN (the caller
+// recomputes dw the direct way, as for the forward), or at once when its buffers the size of the
+// weights would take more than half of what the workspace limit leaves.
+template <typename T>
+bool winograd_weight_grad(const ConvParams& p, const T* dy, const T* x, T* dw);
+
+// The active path's transforms for an r x r kernel (r = 3 or 5).
+template <typename T>
+const kernels::WinogradKernels<T>& winograd_kernels(int64_t r);
 
 }  // namespace fastbp

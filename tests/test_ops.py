@@ -892,6 +892,12 @@ def forward_algorithm(x, w, op="conv2d", stride=1, padding=0, dilation=1, groups
     return fastbp._core.conv_algorithm(op, x.ndim - 2, x, w, stride, padding, dilation, groups)
 
 
+def weight_grad_algorithm(x, w, stride=1, padding=0, dilation=1, groups=1):
+    """The algorithm fastbp's conv2d_backward runs for dW with these arguments."""
+    return fastbp._core.conv_algorithm("conv2d", 2, x, w, stride, padding, dilation, groups,
+                                       weight_grad=True)
+
+
 def test_winograd_choice():
     """The cost model: channels enough for the image width, a 3x3 kernel of stride 1 without
     groups, and at most 8 MiB of transformed weights; the rest runs on im2col."""
@@ -1016,6 +1022,107 @@ def test_winograd_numerical_grads(rng, k):
             lambda t: fastbp.conv2d(x, w + t[0] * vw, b, **geometry), np.zeros(1), dy)[0]
         np.testing.assert_allclose(along_x, np.sum(dx * vx), rtol=1e-7)
         np.testing.assert_allclose(along_w, np.sum(dw * vw), rtol=1e-7)
+
+
+# Weight gradients by Winograd's F(r x r, 2x2): 384+ tiles (2x2 blocks of dY) and 64+ channels
+# (3x3) or 32+ (5x5); odd output sizes (half tiles of zeros), channel counts off the GEMM tiles,
+# every padding, dilated ones as phase images
+WINOGRAD_WEIGHT_GRAD = [  # (x shape, output channels, kernel size, padding, dilation)
+    ((8, 64, 14, 14), 64, 3, 1, 1),
+    ((3, 64, 27, 21), 70, 3, 1, 1),
+    ((2, 64, 29, 30), 66, 3, 2, 2),
+    ((8, 32, 14, 14), 48, 5, 2, 1),
+    ((2, 40, 33, 30), 36, 5, (1, 3), 1),
+    ((3, 32, 24, 26), 33, 5, 4, 2),
+]
+
+
+def test_winograd_weight_grad_choice():
+    """Winograd's dW where the forward's choice allows it, from 384 tiles and 64 channels (3x3)
+    or 32 (5x5); else the GEMM."""
+    def algorithm(x_shape, w_shape, **geometry):
+        return weight_grad_algorithm(np.zeros(x_shape, np.float32),
+                                     np.zeros(w_shape, np.float32), **geometry)
+    assert algorithm((8, 64, 14, 14), (64, 64, 3, 3), padding=1) == "winograd"  # 392 tiles
+    assert algorithm((7, 64, 14, 14), (64, 64, 3, 3), padding=1) == "gemm"      # 343
+    assert algorithm((4, 32, 28, 28), (32, 32, 3, 3), padding=1) == "gemm"      # 32 channels
+    assert algorithm((8, 32, 14, 14), (48, 32, 5, 5), padding=2) == "winograd"
+    assert algorithm((8, 32, 14, 14), (16, 32, 5, 5), padding=2) == "gemm"
+    assert algorithm((8, 64, 28, 28), (64, 64, 3, 3), stride=2, padding=1) == "gemm"
+    assert algorithm((8, 64, 14, 14), (64, 1, 3, 3), padding=1, groups=64) == "depthwise"
+
+
+@pytest.mark.parametrize("x_shape,out_channels,k,padding,dilation", WINOGRAD_WEIGHT_GRAD,
+                         ids=_id)
+@DTYPE
+def test_winograd_weight_grad_against_reference(rng, restore_threads, x_shape, out_channels, k,
+                                                padding, dilation, dtype):
+    """dW against the reference, alone and with dx and db; the same bits on 1 and 2 threads."""
+    x = randn(rng, x_shape, dtype)
+    w = randn(rng, (out_channels, x_shape[1], k, k), dtype)
+    geometry = dict(padding=padding, dilation=dilation)
+    assert weight_grad_algorithm(x, w, **geometry) == "winograd"
+    gy = randn(rng, fastbp.conv2d(x, w, **geometry).shape, dtype)
+    grads = check_op("conv2d_backward", gy, x, w, **geometry)
+    alone = fastbp.conv2d_backward(gy, x, w, **geometry, input_grad=False, bias_grad=False)[1]
+    assert np.array_equal(alone, grads[1])
+    fastbp.set_num_threads(1)
+    assert np.array_equal(fastbp.conv2d_backward(gy, x, w, **geometry)[1], grads[1])
+
+
+@pytest.mark.parametrize("value", [np.inf, np.nan])
+def test_winograd_weight_grad_keeps_the_direct_sums_infinities(rng, value):
+    """An inf or NaN input multiplies the zeros of half tiles and mixes into its tile's
+    transform: such a dW is recomputed the direct way, and inf and NaN land where the reference
+    puts them."""
+    x = randn(rng, (8, 64, 13, 14), np.float32)
+    w = randn(rng, (64, 64, 3, 3), np.float32)
+    assert weight_grad_algorithm(x, w, padding=1) == "winograd"
+    x[0, 3, 12, 5] = value  # the last row: its tiles' second row of dY is zero
+    gy = randn(rng, fastbp.conv2d(x, w, padding=1).shape, np.float32)
+    got = fastbp.conv2d_backward(gy, x, w, padding=1, input_grad=False, bias_grad=False)[1]
+    with np.errstate(invalid="ignore"):
+        want = reference.conv2d_backward(gy, x, w, padding=1)[1]
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_array_equal(np.isinf(got), np.isinf(want))
+    finite = np.isfinite(want)
+    assert_close(got[finite], want[finite])
+
+
+def test_winograd_weight_grad_numerical_grads(rng):
+    """float64 central differences of sum(y * dy) along random directions of w, where dW runs
+    by Winograd's transforms."""
+    x, w = randn(rng, (4, 64, 12, 32)), randn(rng, (64, 64, 3, 3))
+    assert weight_grad_algorithm(x, w, padding=1) == "winograd"
+    dy = randn(rng, fastbp.conv2d(x, w, padding=1).shape)
+    dw = fastbp.conv2d_backward(dy, x, w, padding=1)[1]
+    for _ in range(2):
+        vw = randn(rng, w.shape)
+        along_w = reference.numerical_grad(
+            lambda t: fastbp.conv2d(x, w + t[0] * vw, padding=1), np.zeros(1), dy)[0]
+        np.testing.assert_allclose(along_w, np.sum(dw * vw), rtol=1e-7)
+
+
+@pytest.mark.parametrize("limit_mib", [8, 1])
+def test_winograd_weight_grad_under_the_workspace_limit(rng, restore_threads, limit_mib):
+    """Under an 8 MiB limit Winograd's dW takes the batch (8 MiB of channels-last copies) in
+    chunks after its 2.6 MiB of weight-sized buffers; under 1 MiB those buffers do not fit and dW
+    runs the direct way. Right either way, and the same bits on 1 and 2 threads."""
+    from fastbp import _core
+    x = randn(rng, (96, 64, 9, 14), np.float32)
+    w = randn(rng, (64, 64, 3, 3), np.float32)
+    assert weight_grad_algorithm(x, w, padding=1) == "winograd"
+    gy = randn(rng, fastbp.conv2d(x, w, padding=1).shape, np.float32)
+    want = reference.conv2d_backward(gy, x, w, padding=1)[1]
+    with workspace_limit(limit_mib << 20):
+        got = []
+        for threads in (2, 1):
+            fastbp.set_num_threads(threads)
+            _core.reset_scratch_peak()
+            got.append(fastbp.conv2d_backward(gy, x, w, padding=1, input_grad=False)[1])
+            assert _core.scratch_peak() <= (limit_mib << 20) + (2 << 20), _core.scratch_peak()
+    assert_close(got[0], want)
+    assert np.array_equal(got[0], got[1])
 
 
 def test_winograd_under_the_workspace_limit(rng, restore_threads):

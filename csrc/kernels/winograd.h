@@ -28,6 +28,14 @@
 // weight: U = G g Gᵀ of the kernels of `lanes` output channels (a GEMM sliver) and C input
 //         channels: tap k of channel c of lane l is g[(c*r*r + k)*lanes + l], element e of U goes
 //         to u[e*e_stride + c*lanes + l].
+//
+// The weight gradient's transforms read channels-last images, a vector of channels (`lanes`)
+// at a time, `len` tiles along a row of tiles, tile q at src + q*tile_step:
+// input_cl: V = Bᵀ d B, input (i, j) of tile q at src[q*tile_step + i*row + j*pixel + lane].
+// grad_cl:  D = G₂ d G₂ᵀ of 2x2 output gradients (winograd_transforms.h), d addressed alike.
+//         Element e = n*a + b of tile q goes to dst[e*e_stride + q*dst_step + lane].
+// taps:   dW = A_rᵀ M A_r of `lanes` channel pairs: element e of pair l at m[e*e_stride + l],
+//         tap (ki, kj) to out[(ki*r + kj)*out_step + l].
 // Every output is a fixed sequence of adds, subtracts and multiplies in the order the kernels
 // write them: the same bits wherever a run is cut.
 #pragma once
@@ -44,6 +52,11 @@ struct WinogradKernels {
                  const T* bias, bool relu, T* y, int64_t y_step, bool two_rows, int64_t pitch,
                  int64_t cols, int64_t step);
   void (*weight)(const T* g, int64_t C, int64_t lanes, T* u, int64_t e_stride);
+  void (*input_cl)(const T* src, int64_t row, int64_t pixel, int64_t tile_step, int64_t len,
+                   int64_t lanes, T* dst, int64_t dst_step, int64_t e_stride);
+  void (*grad_cl)(const T* src, int64_t row, int64_t pixel, int64_t tile_step, int64_t len,
+                  int64_t lanes, T* dst, int64_t dst_step, int64_t e_stride);
+  void (*taps)(const T* m, int64_t e_stride, int64_t lanes, T* out, int64_t out_step);
 };
 
 #define FASTBP_DECLARE_WINOGRAD(isa)                \

@@ -188,9 +188,65 @@ void weight(const T* g, int64_t C, int64_t lanes, T* u, int64_t e_stride) {
     }
 }
 
+// The channels-last transforms: each tile's In x In inputs to n x n elements, the 1-d transform
+// along rows, then along columns: Bᵀ of n x n inputs (input_cl), or G₂ of 2x2 output gradients
+// (grad_cl).
+template <class X, int R, bool Grad, typename T>
+void transform_cl(const T* src, int64_t row, int64_t pixel, int64_t tile_step, int64_t len,
+                  int64_t lanes, T* dst, int64_t dst_step, int64_t e_stride) {
+  using V = typename X::V;
+  using W = fastbp::kernels::Winograd1d<X, R>;
+  constexpr int n = R + 1, In = Grad ? 2 : n;
+  const auto transform = [](const V* d, V* v) {
+    if constexpr (Grad) W::grad(d, v);
+    else W::input(d, v);
+  };
+  for (int64_t q = 0; q < len; ++q)
+    for (int64_t l = 0; l < lanes; l += X::L) {
+      const typename X::M k = X::mask(lanes - l);
+      const T* s = src + q * tile_step + l;
+      V e[In][n];  // row i of the tile, transformed
+      for (int i = 0; i < In; ++i) {
+        V d[In];
+        for (int j = 0; j < In; ++j) d[j] = X::load(k, s + i * row + j * pixel);
+        transform(d, e[i]);
+      }
+      T* d = dst + q * dst_step + l;
+      for (int b = 0; b < n; ++b) {
+        V col[In], v[n];
+        for (int i = 0; i < In; ++i) col[i] = e[i][b];
+        transform(col, v);
+        for (int a = 0; a < n; ++a) X::store(k, d + (n * a + b) * e_stride, v[a]);
+      }
+    }
+}
+
+template <class X, int R, typename T>
+void taps(const T* m, int64_t e_stride, int64_t lanes, T* out, int64_t out_step) {
+  using V = typename X::V;
+  using W = fastbp::kernels::Winograd1d<X, R>;
+  constexpr int n = R + 1;
+  for (int64_t l = 0; l < lanes; l += X::L) {
+    const typename X::M k = X::mask(lanes - l);
+    V t[n][R];  // row a of M times A_r
+    for (int a = 0; a < n; ++a) {
+      V row[n];
+      for (int b = 0; b < n; ++b) row[b] = X::load(k, m + (n * a + b) * e_stride + l);
+      W::weight_grad(row, t[a]);
+    }
+    for (int kj = 0; kj < R; ++kj) {
+      V col[n], w[R];
+      for (int a = 0; a < n; ++a) col[a] = t[a][kj];
+      W::weight_grad(col, w);
+      for (int ki = 0; ki < R; ++ki) X::store(k, out + (ki * R + kj) * out_step + l, w[ki]);
+    }
+  }
+}
+
 template <class X, int R, typename T>
 constexpr fastbp::kernels::WinogradKernels<T> kernels_for() {
-  return {R, input<X, R, T>, output<X, R, T>, weight<X, R, T>};
+  return {R, input<X, R, T>, output<X, R, T>, weight<X, R, T>, transform_cl<X, R, false, T>,
+          transform_cl<X, R, true, T>, taps<X, R, T>};
 }
 
 }  // namespace
