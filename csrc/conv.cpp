@@ -215,9 +215,11 @@ void conv2d_forward(const ConvParams& params, const T* x, const T* w, const T* b
   }
   // Runs that are not whole vectors make vectors that cross them, loaded in pieces. Where the
   // CPU merges the pieces on its FMA ports (dispatch.h), the columns are packed once instead,
-  // when more than one sliver of A would merge them again (Intel, 1 thread: c512-7x7 -29%,
-  // r18-down -21%, lenet-c2 -14%; 8 output channels, `grouped`, would be +34%).
-  if (order == PixelOrder::row_runs && run % kVec != 0 && s.Og > bk.mr && alu_on_fma_ports())
+  // when four or more slivers of A would merge them again (Intel, 1 thread: c512-7x7 -29%,
+  // r18-down -21%, lenet-c2 -14%, lenet-c1 (32 channels) -10%; with 8 to 24 output channels the
+  // merges cost less than the packing: 8 +34% (`grouped`), 16 +30%, 24 +22%, on 8x8 images).
+  if (order == PixelOrder::row_runs && run % kVec != 0 && s.Og > 3 * bk.mr &&
+      alu_on_fma_ports())
     order = PixelOrder::compact;
   // the pitch of output rows among the GEMM's columns (their pixels per row, dropped ones
   // included), and of images
