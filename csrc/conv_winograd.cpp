@@ -34,7 +34,7 @@ namespace {
 // per row. Fewer channels leave the GEMMs little depth (C) or few rows (O) against transforms
 // whose cost is per channel; short rows of tiles fill few lanes of the transforms' vectors.
 // Measured A/B against im2col, C = O, 1 and 2 threads:
-// - 3x3 (AMD Zen 4): 56x56 images gain from 32 channels (0.80 / 0.86), 28x28 from 32 (0.95 /
+// - 3x3: 56x56 images gain from 32 channels (0.80 / 0.86), 28x28 from 32 (0.95 /
 //   0.93), 14x14 from 64 (0.80 / 0.76; 48: 0.95 / 1.03), 7x7 and 4x4 from 128 (0.91 / 0.84 and
 //   0.57 / 0.80; 64: 1.10 / 1.10 and 1.03 / 1.10).
 // - 5x5 with padding 2 (Intel, AVX-512), whose 36 products per tile replace 100: 56x56 and 28x28
@@ -46,8 +46,9 @@ inline int64_t min_channels(int64_t r, int64_t tiles_per_row) {
 }
 // The elements of a tile, (r + 1)², each a GEMM.
 inline int64_t elements(int64_t r) { return (r + 1) * (r + 1); }
-// U, 16 / 9 (3x3) or 36 / 25 (5x5) the size of the weights, is made on every call and read once per block of tiles:
-// at most 8 MiB of it, which the caches mostly hold. Past that its traffic to memory decides:
+// U, 16 / 9 (3x3) or 36 / 25 (5x5) the size of the weights, is made on every call and read once
+// per block of tiles: at most 8 MiB of it, which the caches mostly hold. Past that its traffic
+// to memory decides:
 // c512 (8x512x7x7, 16 MiB of U) measured 0.79-0.89 of im2col's time on a quiet machine but
 // 1.00-1.03 with the memory shared, where im2col reads 9 MiB of weights in place.
 constexpr int64_t kMaxTransformedBytes = int64_t(8) << 20;

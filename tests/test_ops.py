@@ -930,8 +930,7 @@ def test_winograd_choice():
 
 
 @pytest.mark.parametrize("x_shape,out_channels,padding,dilation,k",
-                         [case + (3,) for case in WINOGRAD] + [case + (5,) for case in WINOGRAD_5X5],
-                         ids=_id)
+                         [c + (3,) for c in WINOGRAD] + [c + (5,) for c in WINOGRAD_5X5], ids=_id)
 @DTYPE
 def test_winograd_against_reference(rng, restore_threads, x_shape, out_channels, padding,
                                     dilation, k, dtype):

@@ -1,7 +1,8 @@
-// AVX-512 Winograd transforms (winograd.h): a vector of tiles at a time, the last one of a run
-// with masked loads and stores, so runs of a few tiles (7x7 and 14x14 images) cost one vector
-// step and memory past a run is never touched. One template over a traits struct for float and
-// double, and over the kernel size through the 1-d transforms (winograd_transforms.h). Built with AVX-512 flags only (see CMakeLists.txt).
+// AVX-512 Winograd transforms (winograd.h): a vector of tiles (of channels, for the weight
+// gradient's) at a time, the last one of a run with masked loads and stores, so runs of a few
+// tiles (7x7 and 14x14 images) cost one vector step and memory past a run is never touched. One
+// template over a traits struct for float and double, and over the kernel size through the 1-d
+// transforms (winograd_transforms.h). Built with AVX-512 flags only (see CMakeLists.txt).
 #include <immintrin.h>
 
 #include "winograd.h"
