@@ -1,15 +1,29 @@
 // Pieces the convolution's input- and weight-gradient paths share (conv.cpp,
-// conv_input_phases.cpp, conv_weight_cl.cpp).
+// conv_input_phases.cpp, conv_weight_cl.cpp, conv_winograd_weight.cpp).
 #pragma once
 #include <algorithm>
 #include <cstdint>
 #include <vector>
 
 #include "conv.h"
+#include "gemm/blocking.h"
 #include "gemm/pack.h"
 #include "parallel.h"
 
 namespace fastbp {
+
+// Planes [C][H][W] into channels-last [Hd][Wd][C]: input row ih at row ih + top and column iw at
+// column iw + left, zeros elsewhere; each row by the path's transpose kernel.
+template <typename T>
+void channels_last(const T* src, int64_t C, int64_t H, int64_t W, int64_t top, int64_t left,
+                   int64_t Hd, int64_t Wd, T* dst) {
+  std::fill(dst, dst + Hd * Wd * C, T(0));
+  const int64_t w0 = std::max<int64_t>(0, -left), w1 = std::min(W, Wd - left);
+  if (w1 <= w0) return;
+  for (int64_t ih = std::max<int64_t>(0, -top); ih < std::min(H, Hd - top); ++ih)
+    transpose_kernel<T>()(src + ih * W + w0, H * W, C, w1 - w0,
+                          dst + ((ih + top) * Wd + w0 + left) * C, C);
+}
 
 // dY of one group over a run of images as an Og x (images*P) matrix, packed one image's piece
 // at a time (within an image it is a plain strided matrix).

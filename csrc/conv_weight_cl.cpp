@@ -87,23 +87,13 @@ struct ChannelsLastColPacker {
   }
 };
 
-// Xt of images [n0, n0 + count): zero padding, then each input row transposed in.
+// Xt of images [n0, n0 + count): each image's planes into the padded channels-last layout.
 template <typename T>
 void to_channels_last(const ConvParams& p, const ClGeometry& g, const T* x, int64_t count, T* xt,
                       int nt) {
-  const int64_t plane = g.Hp * g.Wp;
   parallel_for(count, nt, [&](int64_t b, int) {
-    T* img = xt + b * plane * p.C;
-    std::fill(img, img + plane * p.C, T(0));
-    const T* xb = x + b * p.C * p.H * p.W;
-    const int64_t h_end = std::min(p.H, g.Hp - p.ph), w_end = std::min(p.W, g.Wp - p.pw);
-    const int64_t w0 = std::max<int64_t>(0, -p.pw), c_plane = p.H * p.W;
-    for (int64_t ih = std::max<int64_t>(0, -p.ph); ih < h_end; ++ih) {
-      T* row = img + ((ih + p.ph) * g.Wp + p.pw) * p.C;  // (iw, c) at row[iw * C + c]
-      const T* src = xb + ih * p.W;                       // (c, iw) at src[c * H * W + iw]
-      transpose_kernel<T>()(src + w0, c_plane, p.C, std::max<int64_t>(w_end - w0, 0),
-                            row + w0 * p.C, p.C);
-    }
+    channels_last(x + b * p.C * p.H * p.W, p.C, p.H, p.W, p.ph, p.pw, g.Hp, g.Wp,
+                  xt + b * g.Hp * g.Wp * p.C);
   });
 }
 

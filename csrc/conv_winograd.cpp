@@ -62,10 +62,6 @@ constexpr int64_t kBlockTiles = 96;
 // 0.87 / 0.89; 3x3 layers 0.96-0.99).
 constexpr int64_t kPassChannels = 4;
 
-// The stride between the elements' matrices, for `size` values each: one 64-byte line past a
-// multiple of 4 KiB, so that the 16 or 36 streams a transform reads or writes fall in different
-// cache sets (at a multiple of 4 KiB they share one set, which holds 12 lines, and thrash).
-inline int64_t spread(int64_t size) { return round_up(size, 1024) + 16; }
 
 // floor(a / b) and ceil(a / b) for b > 0 and any a
 inline int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((b - 1 - a) / b); }
@@ -187,7 +183,7 @@ bool winograd_forward(const ConvParams& p, const T* x, const T* w, const T* bias
   const int64_t KC = std::min(round_up(ceil_div(C, ceil_div(C, bk.kc)), 8), C);
   const int64_t m_sl = ceil_div(O, MR);
   const int64_t a_sliver = round_up(C * MR, 16);  // keeps every sliver on a 64-byte boundary
-  const int64_t e_u = spread(m_sl * a_sliver);    // U's stride between elements e
+  const int64_t e_u = winograd_spread(m_sl * a_sliver);  // U's stride between elements e
   const int nt = 2.0 * E * O * C * p.N * tl.per_image < kGemmMinParallelFlops ? 1 : max_threads();
 
   // U, packed: sliver s of element e holds rows s*MR.. of U_e, each channel's MR values together.
@@ -212,8 +208,8 @@ bool winograd_forward(const ConvParams& p, const T* x, const T* w, const T* bias
   // blocks of tiles, and each thread's V (E packed slivers per NR tiles) and M (E x O x tiles)
   const int64_t b_sliver = round_up(KC * NR, 16);
   const int64_t max_tb = round_up(kBlockTiles, NR);
-  const int64_t v_size = E * spread(ceil_div(max_tb, NR) * b_sliver);
-  const int64_t m_size = E * spread(O * max_tb);
+  const int64_t v_size = E * winograd_spread(ceil_div(max_tb, NR) * b_sliver);
+  const int64_t m_size = E * winograd_spread(O * max_tb);
   const int64_t work = v_size + m_size;
   // images per chunk: their padded copy within what the limit leaves after U, the packed
   // kernels and the threads' buffers
@@ -246,8 +242,8 @@ bool winograd_forward(const ConvParams& p, const T* x, const T* w, const T* bias
       const int64_t s0 = m_sl * part / parts, s1 = m_sl * (part + 1) / parts;
       T* v = buffers.data() + tid * work;
       T* m = v + v_size;
-      const int64_t e_v = spread(n_sl * b_sliver);  // V's stride between elements e
-      const int64_t e_m = spread(O * tb);           // M's
+      const int64_t e_v = winograd_spread(n_sl * b_sliver);  // V's stride between elements e
+      const int64_t e_m = winograd_spread(O * tb);             // M's
       for (int64_t c0 = 0; c0 < C; c0 += KC) {
         const int64_t kc = std::min(KC, C - c0);
         // V of the block's tiles, channels c0.., kPassChannels at a time, in runs along tile

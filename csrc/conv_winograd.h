@@ -39,6 +39,12 @@ bool winograd_weight_grad_applies(const ConvParams& p);
 template <typename T>
 bool winograd_weight_grad(const ConvParams& p, const T* dy, const T* x, T* dw);
 
+// The stride between the elements' matrices of a transform's output, for `size` values each:
+// one 64-byte line past a multiple of 4 KiB, so that the 16 or 36 streams a transform reads or
+// writes fall in different cache sets (at a multiple of 4 KiB they share one set, which holds
+// 12 lines, and thrash).
+inline int64_t winograd_spread(int64_t size) { return (size + 1023) / 1024 * 1024 + 16; }
+
 // The active path's transforms for an r x r kernel (r = 3 or 5).
 template <typename T>
 const kernels::WinogradKernels<T>& winograd_kernels(int64_t r);

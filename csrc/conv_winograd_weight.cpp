@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "aligned_buffer.h"
+#include "conv_pack.h"
 #include "conv_winograd.h"
 #include "dispatch.h"
 #include "gemm/blocking.h"
@@ -36,22 +37,6 @@ constexpr int64_t kMinBlockTiles = 32, kMaxBlockTiles = 128;
 // end in order. A thread takes a slice's blocks whole, transforms and GEMMs, so no block's
 // data moves between cores; the sums do not depend on the threads.
 constexpr int64_t kSlices = 2;
-// The stride between the elements' packed matrices: one 64-byte line past a multiple of 4 KiB
-// (as conv_winograd.cpp's), so that the n² streams a transform writes fall in different sets.
-inline int64_t spread(int64_t size) { return round_up(size, 1024) + 16; }
-
-// planes [C][H][W] into channels-last [Hd][Wd][C], input row ih at row ih + top and column iw
-// at column iw + left, zeros elsewhere
-template <typename T>
-void channels_last(const T* src, int64_t C, int64_t H, int64_t W, int64_t top, int64_t left,
-                   int64_t Hd, int64_t Wd, T* dst) {
-  std::fill(dst, dst + Hd * Wd * C, T(0));
-  const int64_t w0 = std::max<int64_t>(0, -left), w1 = std::min(W, Wd - left);
-  if (w1 <= w0) return;
-  for (int64_t ih = std::max<int64_t>(0, -top); ih < std::min(H, Hd - top); ++ih)
-    transpose_kernel<T>()(src + ih * W + w0, H * W, C, w1 - w0,
-                          dst + ((ih + top) * Wd + w0 + left) * C, C);
-}
 
 // The GEMM tile: the ISA's main tile or its wide one, whichever pads O x C less.
 template <typename T>
@@ -108,8 +93,8 @@ bool winograd_weight_grad(const ConvParams& p, const T* dy, const T* x, T* dw) {
                          : std::clamp<int64_t>(kBlockBytes / per_tile / 16 * 16, kMinBlockTiles,
                                                kMaxBlockTiles);
   const int64_t a_sliver = Tb * MR, b_sliver = Tb * NR;
-  const int64_t e_a = spread(m_sl * a_sliver), e_b = spread(n_sl * b_sliver);
-  const int64_t e_m = spread(O * C), slice_m = E * e_m;
+  const int64_t e_a = winograd_spread(m_sl * a_sliver), e_b = winograd_spread(n_sl * b_sliver);
+  const int64_t e_m = winograd_spread(O * C), slice_m = E * e_m;
   const int nt = 2.0 * E * O * C * p.N * per_image < kGemmMinParallelFlops ? 1 : max_threads();
   // tasks: the slices, and with more threads than slices parts of M's rows, each transforming
   // its blocks' whole input

@@ -1004,16 +1004,13 @@ def test_winograd_never_overflows_where_the_direct_sum_does_not(rng, k, dtype):
     assert_close(got, reference.conv2d(x, w, padding=padding).astype(dtype))
 
 
-@pytest.mark.parametrize("k", [3, 5])
-def test_winograd_numerical_grads(rng, k):
-    """float64 central differences where the forward and the input gradient run by Winograd's
-    transforms, along random directions: the derivative of sum(y * dy) along v is <grad, v>."""
-    x, w, b = randn(rng, (2, 32, 6, 28)), randn(rng, (32, 32, k, k)), randn(rng, (32,))
-    geometry = dict(padding=k // 2)
-    assert forward_algorithm(x, w, **geometry) == "winograd"
+def check_directional_grads(rng, x, w, b, geometry, directions):
+    """float64 central differences of sum(conv2d(x, w, b) * dy) along random directions v of x
+    and of w against <dx, v> and <dw, v> from conv2d_backward. The convolution is linear in x
+    and in w, so the differences are exact up to rounding."""
     dy = randn(rng, fastbp.conv2d(x, w, b, **geometry).shape)
     dx, dw, _ = fastbp.conv2d_backward(dy, x, w, **geometry)
-    for _ in range(2):
+    for _ in range(directions):
         vx, vw = randn(rng, x.shape), randn(rng, w.shape)
         along_x = reference.numerical_grad(
             lambda t: fastbp.conv2d(x + t[0] * vx, w, b, **geometry), np.zeros(1), dy)[0]
@@ -1021,6 +1018,18 @@ def test_winograd_numerical_grads(rng, k):
             lambda t: fastbp.conv2d(x, w + t[0] * vw, b, **geometry), np.zeros(1), dy)[0]
         np.testing.assert_allclose(along_x, np.sum(dx * vx), rtol=1e-7)
         np.testing.assert_allclose(along_w, np.sum(dw * vw), rtol=1e-7)
+
+
+@pytest.mark.parametrize("k,channels", [(3, 64), (5, 32)])
+def test_winograd_numerical_grads(rng, k, channels):
+    """float64 central differences where the forward, the input gradient and the weight
+    gradient all run by Winograd's transforms (384 tiles)."""
+    x = randn(rng, (4, channels, 12, 32))
+    w, b = randn(rng, (channels, channels, k, k)), randn(rng, (channels,))
+    geometry = dict(padding=k // 2)
+    assert forward_algorithm(x, w, **geometry) == "winograd"
+    assert weight_grad_algorithm(x, w, **geometry) == "winograd"
+    check_directional_grads(rng, x, w, b, geometry, 2)
 
 
 # Weight gradients by Winograd's F(r x r, 2x2): 384+ tiles (2x2 blocks of dY) and 64+ channels
@@ -1086,20 +1095,6 @@ def test_winograd_weight_grad_keeps_the_direct_sums_infinities(rng, value):
     np.testing.assert_array_equal(np.isinf(got), np.isinf(want))
     finite = np.isfinite(want)
     assert_close(got[finite], want[finite])
-
-
-def test_winograd_weight_grad_numerical_grads(rng):
-    """float64 central differences of sum(y * dy) along random directions of w, where dW runs
-    by Winograd's transforms."""
-    x, w = randn(rng, (4, 64, 12, 32)), randn(rng, (64, 64, 3, 3))
-    assert weight_grad_algorithm(x, w, padding=1) == "winograd"
-    dy = randn(rng, fastbp.conv2d(x, w, padding=1).shape)
-    dw = fastbp.conv2d_backward(dy, x, w, padding=1)[1]
-    for _ in range(2):
-        vw = randn(rng, w.shape)
-        along_w = reference.numerical_grad(
-            lambda t: fastbp.conv2d(x, w + t[0] * vw, padding=1), np.zeros(1), dy)[0]
-        np.testing.assert_allclose(along_w, np.sum(dw * vw), rtol=1e-7)
 
 
 @pytest.mark.parametrize("limit_mib", [8, 1])
@@ -1178,21 +1173,9 @@ def test_padding_taps_skipped_change_nothing(rng, restore_threads, crossing, x_s
 
 def test_padding_bands_numerical_grads(rng):
     """float64 central differences where the forward and the input gradient run in bands
-    (36K multiply-adds per pixel, 11% of the taps on padding), along random directions: the
-    derivative of sum(y * dy) along v is <grad, v>. The convolution is linear in x and in w, so
-    the differences are exact up to rounding."""
+    (36K multiply-adds per pixel, 11% of the taps on padding)."""
     x, w, b = randn(rng, (2, 128, 6, 5)), randn(rng, (32, 128, 3, 3)), randn(rng, (32,))
-    geometry = dict(stride=1, padding=1)
-    dy = randn(rng, fastbp.conv2d(x, w, b, **geometry).shape)
-    dx, dw, _ = fastbp.conv2d_backward(dy, x, w, **geometry)
-    for _ in range(3):
-        vx, vw = randn(rng, x.shape), randn(rng, w.shape)
-        along_x = reference.numerical_grad(
-            lambda t: fastbp.conv2d(x + t[0] * vx, w, b, **geometry), np.zeros(1), dy)[0]
-        along_w = reference.numerical_grad(
-            lambda t: fastbp.conv2d(x, w + t[0] * vw, b, **geometry), np.zeros(1), dy)[0]
-        np.testing.assert_allclose(along_x, np.sum(dx * vx), rtol=1e-7)
-        np.testing.assert_allclose(along_w, np.sum(dw * vw), rtol=1e-7)
+    check_directional_grads(rng, x, w, b, dict(stride=1, padding=1), 3)
 
 
 def test_inf_weight_on_padding(rng, crossing):
